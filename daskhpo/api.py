@@ -1,0 +1,217 @@
+"""``daskhpo.tune``: validate everything, start or join a cluster, run the Tuner, return results."""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from daskhpo.journal import JOURNAL_NAME, Journal
+from daskhpo.registry import make_scheduler, make_searcher
+from daskhpo.results import Result
+from daskhpo.space import SearchSpace, as_space
+from daskhpo.trial import check_mode
+from daskhpo.tuner import Tuner, TunerCallback
+
+EXPERIMENT_FILE = "experiment.json"
+
+
+def _positive_int(name: str, value: Any, *, allow_none: bool = True) -> int | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def check_resources(resources: Mapping[str, Any] | None) -> dict[str, float]:
+    """Validate per-trial resources such as ``{"GPU": 1}``."""
+    if resources is None:
+        return {}
+    if not isinstance(resources, Mapping):
+        raise ValueError(f"resources must be a mapping like {{'GPU': 1}}, got {resources!r}")
+    clean: dict[str, float] = {}
+    for name, amount in resources.items():
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"resource names must be non-empty strings, got {name!r}")
+        if (
+            isinstance(amount, bool)
+            or not isinstance(amount, (int, float))
+            or not (math.isfinite(amount) and amount > 0)
+        ):
+            raise ValueError(
+                f"resource {name!r} must be a positive number of units, got {amount!r}"
+            )
+        clean[name] = float(amount)
+    return clean
+
+
+def prepare_experiment_dir(experiment_dir: str | Path | None) -> Path:
+    """Create (or pick a temporary) experiment directory and check that it is writable."""
+    if experiment_dir is None:
+        return Path(tempfile.mkdtemp(prefix="daskhpo-"))
+    path = Path(experiment_dir).expanduser().resolve()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise ValueError(
+            f"experiment directory {str(path)!r} is not writable ({exc.strerror}); "
+            "choose another with experiment_dir=... (or --dir)"
+        ) from exc
+    return path
+
+
+def tune(
+    objective: Callable[[dict[str, Any]], Any],
+    space: SearchSpace | Mapping[str, Any],
+    *,
+    metric: str,
+    mode: str = "min",
+    num_trials: int | None = None,
+    scheduler: Any = None,
+    searcher: Any = None,
+    client: Any = None,
+    cluster: Any = None,
+    resources: Mapping[str, float] | None = None,
+    max_concurrent: int | None = None,
+    max_retries: int = 0,
+    max_worker_losses: int = 3,
+    experiment_dir: str | Path | None = None,
+    seed: int | None = None,
+    time_budget: float | None = None,
+    target: float | None = None,
+    progress: bool | None = None,
+    callbacks: Sequence[TunerCallback] = (),
+    queue_depth: int | None = None,
+) -> Result:
+    """Search ``space`` for the configuration that optimises ``metric`` of ``objective``.
+
+    ``objective(config)`` returns a number (the metric) or a dict containing ``metric``; it may
+    call :func:`daskhpo.report` for intermediate results and :func:`daskhpo.checkpoint_dir`
+    for a directory that survives resubmission. Trials run on ``client`` if given, else on
+    ``cluster`` (a description or a Cluster; default: a LocalCluster with one worker process
+    per core). Everything is validated before any cluster starts.
+
+    Stops after ``num_trials`` new trials (default: the grid size for grid spaces), after
+    ``time_budget`` seconds, or once the best value reaches ``target``.
+    """
+    if not callable(objective):
+        raise TypeError(f"objective must be callable, got {objective!r}")
+    if not isinstance(metric, str) or not metric:
+        raise ValueError(f"metric must be a non-empty string naming the result, got {metric!r}")
+    mode = check_mode(mode)
+    search_space = as_space(space)
+    num_trials = _positive_int("num_trials", num_trials)
+    if num_trials is None:
+        if search_space.grid_names:
+            num_trials = search_space.grid_size
+        elif time_budget is None and target is None:
+            raise ValueError(
+                "num_trials is required (how many configurations to try), unless the space "
+                "has grid domains or a time_budget is given"
+            )
+    max_concurrent = _positive_int("max_concurrent", max_concurrent)
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+        raise ValueError(f"max_retries must be an integer >= 0, got {max_retries!r}")
+    if time_budget is not None and not (
+        isinstance(time_budget, (int, float)) and math.isfinite(time_budget) and time_budget > 0
+    ):
+        raise ValueError(f"time_budget must be a positive number of seconds, got {time_budget!r}")
+    trial_resources = check_resources(resources)
+    the_scheduler = make_scheduler(scheduler)
+    the_searcher = make_searcher(searcher, search_space)
+    if seed is None:
+        seed = int(np.random.SeedSequence().entropy) % (2**63)  # type: ignore[arg-type]
+    exp_dir = prepare_experiment_dir(experiment_dir)
+
+    (exp_dir / EXPERIMENT_FILE).write_text(
+        json.dumps(
+            {
+                "metric": metric,
+                "mode": mode,
+                "space": search_space.to_dict(),
+                "num_trials": num_trials,
+                "seed": seed,
+                "resources": trial_resources,
+            },
+            indent=2,
+            default=str,
+        )
+    )
+
+    from daskhpo.clusters import connect
+    from daskhpo.dask_backend import DaskBackend
+    from daskhpo.progress import make_progress
+
+    all_callbacks = list(callbacks)
+    display = make_progress(progress, metric=metric, mode=mode)
+    if display is not None:
+        all_callbacks.append(display)
+
+    journal = Journal(exp_dir / JOURNAL_NAME)
+    try:
+        with connect(cluster, client) as (dask_client, expect_more):
+            backend = DaskBackend(
+                dask_client,
+                objective,
+                metric=metric,
+                experiment_dir=exp_dir,
+                resources=trial_resources,
+                expect_more_workers=expect_more,
+            )
+            try:
+                tuner = Tuner(
+                    backend=backend,
+                    space=search_space,
+                    scheduler=the_scheduler,
+                    searcher=the_searcher,
+                    metric=metric,
+                    mode=mode,
+                    num_trials=num_trials,
+                    time_budget=time_budget,
+                    target=target,
+                    resources=trial_resources,
+                    max_concurrent=max_concurrent,
+                    max_retries=max_retries,
+                    max_worker_losses=max_worker_losses,
+                    queue_depth=queue_depth,
+                    journal=journal,
+                    seed=seed,
+                    callbacks=all_callbacks,
+                )
+                tuner.run()
+            finally:
+                backend.close()
+    finally:
+        journal.close()
+    result = result_from_tuner(tuner, exp_dir)
+    write_results(result, exp_dir)
+    return result
+
+
+def result_from_tuner(tuner: Tuner, experiment_dir: Path | None) -> Result:
+    """Freeze a finished Tuner into a Result."""
+    return Result(
+        trials_list=list(tuner.trials.values()),
+        reports_list=list(tuner.reports),
+        metric=tuner.metric,
+        mode=tuner.mode,
+        config_names=tuner.space.names,
+        experiment_dir=experiment_dir,
+        stop_reason=tuner.stop_reason,
+        interrupted=tuner.interrupted,
+    )
+
+
+def write_results(result: Result, experiment_dir: Path) -> None:
+    """``trials.csv`` and ``reports.csv`` beside the journal, for scripts and checks."""
+    result.to_csv(experiment_dir / "trials.csv")
+    result.reports.to_csv(experiment_dir / "reports.csv", index=False)

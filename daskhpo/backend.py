@@ -1,0 +1,127 @@
+"""The protocol between the Tuner and whatever runs trials, and the events it speaks in.
+
+Two implementations exist: ``daskhpo.dask_backend.DaskBackend`` (real workers, wall clock) and
+``simulate.backend.SimBackend`` (virtual workers, virtual clock). This module imports neither
+``distributed`` nor the wall clock, so the simulator can use it freely.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+
+class Outcome(str, enum.Enum):
+    """How an attempt ended on its worker."""
+
+    RETURNED = "returned"  # the objective returned a usable result
+    STOPPED = "stopped"  # it raised TrialStopped after a STOP decision
+    PAUSED = "paused"  # it raised TrialStopped after a PAUSE decision
+    ERROR = "error"  # the objective raised or returned something unusable (user failure)
+
+
+@dataclass(frozen=True)
+class AttemptSpec:
+    """Everything a backend needs to run one attempt of a trial."""
+
+    trial_id: int
+    attempt: int
+    config: dict[str, Any]
+    resources: dict[str, float] = field(default_factory=dict)
+    budget: float | None = None  # resource level to reach before pausing (promotion schedulers)
+    checkpoint_trial_id: int | None = None  # seed the trial's checkpoint dir from this trial (PBT)
+
+
+@dataclass(frozen=True)
+class Started:
+    """An attempt began running on ``worker``."""
+
+    trial_id: int
+    attempt: int
+    time: float
+    worker: str
+
+
+@dataclass(frozen=True)
+class Reported:
+    """An attempt reported intermediate metrics at ``step``."""
+
+    trial_id: int
+    attempt: int
+    time: float
+    step: float
+    metrics: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Finished:
+    """An attempt ended on its worker; ``metrics`` is the final result when it returned."""
+
+    trial_id: int
+    attempt: int
+    time: float
+    outcome: Outcome
+    metrics: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None  # traceback or explanation for Outcome.ERROR
+    worker: str | None = None
+    reports: tuple[tuple[float, float, dict[str, Any]], ...] = ()  # (time, step, metrics) sent
+
+
+@dataclass(frozen=True)
+class Lost:
+    """An attempt was lost with its worker (killed, preempted, retired): not the trial's fault."""
+
+    trial_id: int
+    attempt: int
+    time: float
+    reason: str
+    started: bool = True  # False if it was still queued: such a loss never counts against caps
+
+
+Event = Started | Reported | Finished | Lost
+
+
+class NoCapacityError(RuntimeError):
+    """No worker can run a trial with the requested resources, and none is expected."""
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Runs attempts and reports what happens to them. All times are seconds from its start."""
+
+    def now(self) -> float:
+        """The backend's clock: wall seconds for real workers, virtual seconds in simulation."""
+        ...
+
+    def capacity(self) -> int:
+        """How many attempts with the tuner's resources can run at once right now."""
+        ...
+
+    def pending_capacity(self) -> bool:
+        """Whether more capacity may still arrive (a cluster that is scaling up)."""
+        ...
+
+    def describe_capacity(self) -> str:
+        """A sentence saying what workers there are and what they offer, for error messages."""
+        ...
+
+    def submit(self, spec: AttemptSpec) -> None:
+        """Start (or queue) one attempt."""
+        ...
+
+    def stop(self, trial_id: int, attempt: int, *, pause: bool) -> None:
+        """Ask a running attempt to end at its next report (cooperatively)."""
+        ...
+
+    def cancel(self, trial_id: int, attempt: int) -> None:
+        """Drop a queued or running attempt without waiting; no further event is expected."""
+        ...
+
+    def wait(self, timeout: float | None) -> list[Event]:
+        """Block until at least one event happened or ``timeout`` seconds passed."""
+        ...
+
+    def close(self) -> None:
+        """Release whatever the backend holds."""
+        ...

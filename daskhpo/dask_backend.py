@@ -1,0 +1,339 @@
+"""Run attempts on a Dask cluster: the real backend behind ``daskhpo.tune``.
+
+Design, from measurements on small clusters:
+
+* Each attempt is one task with a unique key and ``pure=False``. The Tuner keeps more attempts
+  queued than there are slots, so the cluster never waits for a driver round trip.
+* Starts, reports and final outcomes travel as worker events (``log_event``) to a topic the
+  driver subscribes to: pushed, in order, a fraction of a millisecond each. The task's own
+  result is gathered only when its event did not arrive first.
+* A task whose worker died comes back as ``KilledWorker`` (the driver runs its own cluster with
+  ``allowed-failures`` 0 so Dask never reruns a trial from scratch behind its back); the Tuner
+  resubmits it as a new attempt, which resumes from the trial's checkpoint directory.
+* Stop and pause are cooperative: a flag set on the trial's worker, read by ``report()``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import queue
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from distributed import Client, Future
+from distributed.client import FutureCancelledError
+
+from daskhpo.backend import AttemptSpec, Event, Finished, Lost, Outcome, Reported, Started
+from daskhpo.reporting import request_stop, run_attempt
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class _Attempt:
+    trial_id: int
+    attempt: int
+    future: Future[Any]
+    worker: str | None = None
+    done: bool = False  # its outcome has been turned into an event
+
+
+def trial_dir(experiment_dir: Path, trial_id: int) -> Path:
+    """Where trial ``trial_id`` keeps its checkpoints, the same for every attempt."""
+    return experiment_dir / "trials" / f"trial_{trial_id:05d}"
+
+
+class DaskBackend:
+    """Runs attempts as Dask tasks on ``client``'s cluster."""
+
+    def __init__(
+        self,
+        client: Client,
+        objective: Callable[[dict[str, Any]], Any],
+        *,
+        metric: str,
+        experiment_dir: Path,
+        resources: dict[str, float] | None = None,
+        expect_more_workers: Callable[[], bool] | None = None,
+        refresh_interval: float = 0.5,
+        max_wait: float = 0.5,
+    ) -> None:
+        self.client = client
+        self.objective = objective
+        self.metric = metric
+        self.experiment_dir = experiment_dir
+        self.resources = dict(resources or {})
+        self._expect_more_workers = expect_more_workers
+        self._refresh_interval = refresh_interval
+        self._max_wait = max_wait
+        self._t0 = time.monotonic()
+        self._token = uuid.uuid4().hex[:8]
+        self.topic = f"daskhpo-{self._token}"
+        self._inbox: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self._attempts: dict[str, _Attempt] = {}
+        self._capacity = 0
+        self._workers: dict[str, dict[str, Any]] = {}
+        self._capacity_checked_at = -math.inf
+        client.subscribe_topic(self.topic, self._on_topic)
+
+    # ------------------------------------------------------------------ clock and capacity
+
+    def now(self) -> float:
+        return time.monotonic() - self._t0
+
+    def _refresh(self) -> None:
+        now = self.now()
+        if now - self._capacity_checked_at < self._refresh_interval:
+            return
+        self._capacity_checked_at = now
+        info = self.client.scheduler_info(n_workers=-1)
+        self._workers = dict(info.get("workers", {}))
+        self._capacity = sum(self._slots(w) for w in self._workers.values())
+
+    def _slots(self, worker: dict[str, Any]) -> int:
+        """How many trials with our resources fit on one worker at once."""
+        slots = int(worker.get("nthreads", 1))
+        offered = worker.get("resources", {}) or {}
+        for name, amount in self.resources.items():
+            if amount <= 0:
+                continue
+            have = float(offered.get(name, 0.0))
+            slots = min(slots, math.floor(have / amount + 1e-9))
+        return max(slots, 0)
+
+    def capacity(self) -> int:
+        self._refresh()
+        return self._capacity
+
+    def pending_capacity(self) -> bool:
+        if self._expect_more_workers is not None:
+            return self._expect_more_workers()
+        return not self._workers
+
+    def describe_capacity(self) -> str:
+        self._capacity_checked_at = -math.inf
+        self._refresh()
+        if not self._workers:
+            return "The cluster has no workers."
+        offers = sorted(
+            {
+                f"{w.get('nthreads', 1)} threads, resources {w.get('resources') or {}}"
+                for w in self._workers.values()
+            }
+        )
+        return f"The cluster has {len(self._workers)} worker(s) offering: {'; '.join(offers)}."
+
+    # ------------------------------------------------------------------ attempts
+
+    def _key(self, trial_id: int, attempt: int) -> str:
+        return f"daskhpo-trial-{trial_id}-{attempt}-{self._token}"
+
+    def submit(self, spec: AttemptSpec) -> None:
+        key = self._key(spec.trial_id, spec.attempt)
+        checkpoint_from = None
+        if spec.checkpoint_trial_id is not None:
+            checkpoint_from = str(trial_dir(self.experiment_dir, spec.checkpoint_trial_id))
+        future = self.client.submit(
+            _call_run_attempt,
+            self.objective,
+            spec.config,
+            {
+                "trial_id": spec.trial_id,
+                "attempt": spec.attempt,
+                "key": key,
+                "topic": self.topic,
+                "metric": self.metric,
+                "trial_dir": str(trial_dir(self.experiment_dir, spec.trial_id)),
+                "budget": spec.budget,
+                "resources": spec.resources,
+                "checkpoint_from": checkpoint_from,
+            },
+            key=key,
+            pure=False,
+            resources=spec.resources or None,
+            retries=0,
+        )
+        self._attempts[key] = _Attempt(spec.trial_id, spec.attempt, future)
+        future.add_done_callback(self._on_done)
+
+    def stop(self, trial_id: int, attempt: int, *, pause: bool) -> None:
+        key = self._key(trial_id, attempt)
+        record = self._attempts.get(key)
+        if record is None or record.done:
+            return
+        workers = [record.worker] if record.worker else None
+        try:
+            self.client.run(request_stop, key, pause, workers=workers, wait=False)
+        except Exception as exc:  # a worker that just died: its loss will be reported
+            logger.debug("could not deliver stop for %s: %s", key, exc)
+
+    def cancel(self, trial_id: int, attempt: int) -> None:
+        key = self._key(trial_id, attempt)
+        record = self._attempts.get(key)
+        if record is None:
+            return
+        if record.worker is not None:  # running: Dask cannot interrupt it, the flag can
+            self.stop(trial_id, attempt, pause=False)
+        record.done = True
+        del self._attempts[key]
+        record.future.cancel()
+
+    # ------------------------------------------------------------------ events
+
+    def _on_topic(self, event: tuple[float, Any]) -> None:
+        self._inbox.put(("topic", event[1]))
+
+    def _on_done(self, future: Future[Any]) -> None:
+        self._inbox.put(("done", future.key))
+
+    def wait(self, timeout: float | None) -> list[Event]:
+        limit = self._max_wait if timeout is None else min(timeout, self._max_wait)
+        try:
+            first = (
+                self._inbox.get(timeout=max(limit, 0.0)) if limit > 0 else self._inbox.get_nowait()
+            )
+        except queue.Empty:
+            return []
+        items = [first]
+        while True:
+            try:
+                items.append(self._inbox.get_nowait())
+            except queue.Empty:
+                break
+        events: list[Event] = []
+        done_keys: list[str] = []
+        for source, payload in items:
+            if source == "topic":
+                events.extend(self._from_topic(payload))
+            else:
+                done_keys.append(payload)
+        if done_keys:
+            events.extend(self._from_futures(done_keys))
+        return events
+
+    def _from_topic(self, message: Any) -> list[Event]:
+        kind, key = message[0], message[1]
+        record = self._attempts.get(key)
+        if record is None or record.done:
+            return []
+        now = self.now()
+        if kind == "start":
+            record.worker = message[2]
+            return [Started(record.trial_id, record.attempt, now, message[2])]
+        if kind == "report":
+            return [Reported(record.trial_id, record.attempt, now, message[2], message[3])]
+        if kind == "end":
+            return [self._finished(key, record, message[2])]
+        return []
+
+    def _finished(self, key: str, record: _Attempt, outcome: dict[str, Any]) -> Finished:
+        record.done = True
+        self._attempts.pop(key, None)
+        reports = tuple((self.now(), float(step), dict(m)) for _, step, m in outcome["reports"])
+        return Finished(
+            trial_id=record.trial_id,
+            attempt=record.attempt,
+            time=self.now(),
+            outcome=Outcome(outcome["outcome"]),
+            metrics=dict(outcome.get("metrics") or {}),
+            error=outcome.get("error"),
+            worker=outcome.get("worker"),
+            reports=reports,
+        )
+
+    def _from_futures(self, keys: list[str]) -> list[Event]:
+        events: list[Event] = []
+        to_gather: list[tuple[str, _Attempt]] = []
+        for key in keys:
+            record = self._attempts.get(key)
+            if record is None or record.done:
+                continue
+            status = record.future.status
+            if status == "finished":
+                to_gather.append((key, record))
+            elif status == "cancelled":
+                record.done = True
+                self._attempts.pop(key, None)
+                events.append(
+                    Lost(
+                        record.trial_id,
+                        record.attempt,
+                        self.now(),
+                        "task cancelled by the cluster",
+                        started=record.worker is not None,
+                    )
+                )
+            else:
+                events.append(self._from_error(key, record))
+        if to_gather:
+            try:
+                results = self.client.gather([r.future for _, r in to_gather], errors="raise")
+            except FutureCancelledError:
+                results = [None] * len(to_gather)
+            for (key, record), outcome in zip(to_gather, results, strict=True):
+                if record.done:
+                    continue
+                if outcome is None:
+                    record.done = True
+                    self._attempts.pop(key, None)
+                    events.append(
+                        Lost(
+                            record.trial_id,
+                            record.attempt,
+                            self.now(),
+                            "result lost",
+                            started=record.worker is not None,
+                        )
+                    )
+                else:
+                    events.append(self._finished(key, record, outcome))
+        return events
+
+    def _from_error(self, key: str, record: _Attempt) -> Event:
+        record.done = True
+        self._attempts.pop(key, None)
+        exc = record.future.exception(timeout=10)
+        name = type(exc).__name__
+        if name == "KilledWorker" or "CommClosed" in name or isinstance(exc, OSError):
+            return Lost(
+                record.trial_id,
+                record.attempt,
+                self.now(),
+                f"{name}: {exc}",
+                started=record.worker is not None,
+            )
+        # The task failed outside the objective: typically the objective could not be
+        # unpickled (imported) on the worker.
+        return Finished(
+            trial_id=record.trial_id,
+            attempt=record.attempt,
+            time=self.now(),
+            outcome=Outcome.ERROR,
+            error=(
+                f"the trial could not run on its worker: {name}: {exc}. If the objective lives "
+                "in a module of your own, make sure the workers can import it (same Python "
+                "environment, module on their path)."
+            ),
+        )
+
+    def close(self) -> None:
+        for key in list(self._attempts):
+            record = self._attempts.pop(key)
+            record.future.cancel()
+        try:
+            self.client.unsubscribe_topic(self.topic)
+        except Exception:  # the client may already be closed
+            logger.debug("unsubscribe failed", exc_info=True)
+
+
+def _call_run_attempt(
+    objective: Callable[[dict[str, Any]], Any], config: dict[str, Any], options: dict[str, Any]
+) -> dict[str, Any]:
+    """Keyword arguments of ``run_attempt`` travel as one dict: ``client.submit`` reserves
+    ``key``, ``resources`` and friends for itself."""
+    return run_attempt(objective, config, **options)

@@ -1,0 +1,69 @@
+"""Build schedulers and searchers from names and plain mappings (experiment files, tune()).
+
+``"fifo"``, ``{"batch": {"batch_size": 4}}`` or an instance are all accepted, so the Python API
+and experiment files share one vocabulary. New schedulers register here.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from daskhpo.schedulers.base import Scheduler
+from daskhpo.schedulers.batch import BatchScheduler
+from daskhpo.schedulers.fifo import FIFOScheduler
+from daskhpo.searchers.base import Searcher
+from daskhpo.searchers.grid import GridSearcher
+from daskhpo.searchers.random import RandomSearcher
+from daskhpo.space import SearchSpace
+
+SCHEDULERS: dict[str, Callable[..., Scheduler]] = {
+    "fifo": FIFOScheduler,
+    "batch": BatchScheduler,
+}
+SEARCHERS: dict[str, Callable[..., Searcher]] = {
+    "random": RandomSearcher,
+    "grid": GridSearcher,
+}
+
+T = TypeVar("T")
+
+
+def _build(value: Any, table: Mapping[str, Callable[..., T]], base: type, what: str) -> T:
+    if isinstance(value, base):
+        return value  # type: ignore[return-value]
+    options: Any
+    if isinstance(value, str):
+        name, options = value, {}
+    elif isinstance(value, Mapping) and len(value) == 1:
+        ((name, options),) = value.items()
+        options = {} if options is None else options
+    else:
+        raise ValueError(
+            f"{what} must be a name ({sorted(table)}), a one-key mapping like "
+            f"{{{sorted(table)[0]!r}: {{...}}}}, or a {base.__name__} instance; got {value!r}"
+        )
+    if not isinstance(name, str) or name.lower() not in table:
+        close = difflib.get_close_matches(str(name), list(table), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"unknown {what} {name!r}; known: {sorted(table)}{hint}")
+    if not isinstance(options, Mapping):
+        raise ValueError(f"options of {what} {name!r} must be a mapping, got {options!r}")
+    factory = table[name.lower()]
+    try:
+        return factory(**options)
+    except TypeError as exc:
+        raise ValueError(f"bad options for {what} {name!r}: {exc}") from exc
+
+
+def make_scheduler(value: Any) -> Scheduler:
+    """A scheduler from None (FIFO), a name, a one-key mapping, or an instance."""
+    return _build("fifo" if value is None else value, SCHEDULERS, Scheduler, "scheduler")
+
+
+def make_searcher(value: Any, space: SearchSpace) -> Searcher:
+    """A searcher from None (grid if the space has grid domains, else random), a name..."""
+    if value is None:
+        value = "grid" if space.grid_names else "random"
+    return _build(value, SEARCHERS, Searcher, "searcher")

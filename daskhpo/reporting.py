@@ -1,0 +1,222 @@
+"""Worker side of a trial: ``report()``, ``checkpoint_dir()`` and the attempt wrapper.
+
+An attempt runs inside :func:`run_attempt` on a Dask worker. Reports travel to the driver as
+worker events (``log_event``), which costs a fraction of a millisecond and needs no round
+trip. The driver's STOP/PAUSE decisions come back as a flag set on the worker, checked by the
+next ``report()``, which then raises :class:`TrialStopped`; the wrapper turns that into a clean
+STOPPED or PAUSED outcome. ``distributed`` is imported lazily so that importing daskhpo (and the
+simulator) does not pull it in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import shutil
+import tempfile
+import threading
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: Worker-global stop requests: task key -> True for pause, False for stop.
+_STOP_REQUESTS: dict[str, bool] = {}
+_local = threading.local()
+
+
+class TrialStopped(Exception):
+    """Raised by ``report()`` when the scheduler stopped or paused the trial.
+
+    Objectives need not catch it: the trial wrapper records a clean STOPPED or PAUSED status.
+    """
+
+    def __init__(self, paused: bool = False) -> None:
+        super().__init__("paused by the scheduler" if paused else "stopped by the scheduler")
+        self.paused = paused
+
+
+@dataclass
+class TrialContext:
+    """What an attempt knows about itself while it runs."""
+
+    trial_id: int
+    attempt: int
+    key: str
+    topic: str | None
+    checkpoint_dir: Path
+    budget: float | None = None
+    resources: dict[str, float] = field(default_factory=dict)
+    reports: list[tuple[float, float, dict[str, Any]]] = field(default_factory=list)
+    log_event: Callable[[str, Any], None] | None = None
+
+
+def current_trial() -> TrialContext | None:
+    """The running attempt's context, or None outside a trial."""
+    return getattr(_local, "context", None)
+
+
+def checkpoint_dir() -> Path:
+    """The trial's own directory, the same for every attempt of the trial.
+
+    Save checkpoints here; when a trial is resubmitted (its worker was lost, or a paused trial
+    is promoted) the new attempt finds them and can continue. Outside a trial (calling the
+    objective by hand) it is a fresh temporary directory.
+    """
+    ctx = current_trial()
+    if ctx is None:
+        return Path(tempfile.mkdtemp(prefix="daskhpo-checkpoint-"))
+    ctx.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    return ctx.checkpoint_dir
+
+
+def plain(value: Any) -> Any:
+    """Turn numpy/torch scalars and containers into msgpack- and JSON-friendly Python values."""
+    if isinstance(value, bool) or value is None or isinstance(value, (int, float, str)):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    item = getattr(value, "item", None)  # numpy scalars, 0-d arrays, one-element tensors
+    if callable(item):
+        try:
+            return plain(item())
+        except (TypeError, ValueError, RuntimeError):
+            pass
+    return str(value)
+
+
+def report(step: float, /, **metrics: Any) -> None:
+    """Send intermediate metrics at ``step`` (an epoch, an iteration...) to the driver.
+
+    Raises :class:`TrialStopped` when the scheduler has decided to stop or pause the trial, or
+    when the trial reached the budget it was started with (promotion schedulers). Outside a
+    trial it does nothing, so objectives can be called by hand.
+    """
+    ctx = current_trial()
+    if ctx is None:
+        return
+    if isinstance(step, bool) or not isinstance(step, (int, float)) or not math.isfinite(step):
+        raise TypeError(f"report(step, ...) needs a finite number as step, got {step!r}")
+    clean = plain(metrics)
+    ctx.reports.append((time.time(), float(step), clean))
+    if ctx.log_event is not None and ctx.topic is not None:
+        ctx.log_event(ctx.topic, ["report", ctx.key, float(step), clean])
+    paused = _STOP_REQUESTS.get(ctx.key)
+    if paused is not None:
+        raise TrialStopped(paused=paused)
+    if ctx.budget is not None and step >= ctx.budget:
+        raise TrialStopped(paused=True)
+
+
+def request_stop(key: str, paused: bool) -> None:
+    """Mark the attempt ``key`` to end at its next report; run on the worker by the driver."""
+    _STOP_REQUESTS[key] = paused
+
+
+def _metrics_from(value: Any, metric: str) -> dict[str, Any]:
+    """Validate what the objective returned; the message says what was wrong and the fix."""
+    if isinstance(value, Mapping):
+        metrics: dict[str, Any] = plain(value)
+        if metric not in metrics:
+            raise ValueError(
+                f"the objective returned a dict without the metric {metric!r} "
+                f"(keys: {sorted(metrics)}); include it, e.g. return {{{metric!r}: value, ...}}"
+            )
+    elif isinstance(value, bool) or (
+        not isinstance(value, (int, float)) and not hasattr(value, "item")
+    ):
+        raise TypeError(
+            f"the objective returned {value!r} of type {type(value).__name__}; return a number "
+            f"(the value of {metric!r}) or a dict that contains {metric!r}"
+        )
+    else:
+        metrics = {metric: plain(value)}
+    number = metrics[metric]
+    if isinstance(number, bool) or not isinstance(number, (int, float)):
+        raise TypeError(
+            f"the metric {metric!r} is {number!r} of type {type(number).__name__}; "
+            "it must be a number"
+        )
+    if not math.isfinite(number):
+        raise ValueError(
+            f"the metric {metric!r} is {number!r}; it must be a finite number (a diverged run "
+            "can return a large penalty instead, or raise to be recorded as failed)"
+        )
+    return metrics
+
+
+def _seed_checkpoint(source: Path, target: Path) -> None:
+    """Replace ``target`` with a copy of ``source`` (PBT exploit)."""
+    if target.exists():
+        shutil.rmtree(target)
+    if source.exists():
+        shutil.copytree(source, target)
+    else:
+        target.mkdir(parents=True, exist_ok=True)
+
+
+def run_attempt(
+    objective: Callable[[dict[str, Any]], Any],
+    config: dict[str, Any],
+    *,
+    trial_id: int,
+    attempt: int,
+    key: str,
+    topic: str | None,
+    metric: str,
+    trial_dir: str,
+    budget: float | None = None,
+    resources: dict[str, float] | None = None,
+    checkpoint_from: str | None = None,
+) -> dict[str, Any]:
+    """Run one attempt of a trial on a worker and describe how it ended.
+
+    Never raises for the objective's sake: failures come back as an ``error`` outcome so the
+    driver, not Dask, decides about retries.
+    """
+    log_event: Callable[[str, Any], None] | None = None
+    worker_address = "local"
+    if topic is not None:
+        from distributed import get_worker
+
+        worker = get_worker()
+        log_event = worker.log_event
+        worker_address = worker.address
+        log_event(topic, ["start", key, worker_address])
+    ckpt = Path(trial_dir)
+    if checkpoint_from is not None:
+        _seed_checkpoint(Path(checkpoint_from), ckpt)
+    ctx = TrialContext(
+        trial_id=trial_id,
+        attempt=attempt,
+        key=key,
+        topic=topic,
+        checkpoint_dir=ckpt,
+        budget=budget,
+        resources=dict(resources or {}),
+        log_event=log_event,
+    )
+    _local.context = ctx
+    outcome: dict[str, Any] = {"key": key, "worker": worker_address}
+    try:
+        value = objective(dict(config))
+        outcome["metrics"] = _metrics_from(value, metric)
+        outcome["outcome"] = "returned"
+    except TrialStopped as stop:
+        outcome["outcome"] = "paused" if stop.paused else "stopped"
+    except Exception:
+        outcome["outcome"] = "error"
+        outcome["error"] = traceback.format_exc()
+    finally:
+        _local.context = None
+        _STOP_REQUESTS.pop(key, None)
+    outcome["reports"] = ctx.reports
+    if log_event is not None and topic is not None:
+        # Not msgpack-able after all? Then the driver gathers the task's result instead.
+        with contextlib.suppress(TypeError):
+            log_event(topic, ["end", key, outcome])
+    return outcome

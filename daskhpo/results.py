@@ -1,0 +1,171 @@
+"""What a search leaves behind: trials and reports as DataFrames, the best trial, exports."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from daskhpo.trial import Trial, TrialStatus, better
+
+if TYPE_CHECKING:
+    from daskhpo.tuner import ReportRecord
+
+#: Columns every trials table starts with, in this order; then ``config/<name>`` per
+#: hyperparameter, then the metrics.
+TRIAL_COLUMNS = [
+    "trial_id",
+    "status",
+    "attempt",
+    "user_failures",
+    "infra_failures",
+    "created_at",
+    "start_time",
+    "end_time",
+    "duration_s",
+    "worker",
+    "last_step",
+    "error",
+]
+
+
+def trials_frame(
+    trials: Iterable[Trial], config_names: Sequence[str], metric_names: Sequence[str] = ()
+) -> pd.DataFrame:
+    """One row per trial: status, attempts, times, ``config/<name>`` and metric columns."""
+    rows: list[dict[str, Any]] = []
+    metrics_seen: dict[str, None] = dict.fromkeys(metric_names)
+    for t in trials:
+        for name in t.last_metrics:
+            metrics_seen.setdefault(name, None)
+    for t in sorted(trials, key=lambda t: t.trial_id):
+        duration = (
+            t.ended_at - t.started_at
+            if t.ended_at is not None and t.started_at is not None
+            else None
+        )
+        row: dict[str, Any] = {
+            "trial_id": t.trial_id,
+            "status": t.status.value,
+            "attempt": t.attempt,
+            "user_failures": t.user_failures,
+            "infra_failures": t.infra_failures,
+            "created_at": t.created_at,
+            "start_time": t.started_at,
+            "end_time": t.ended_at,
+            "duration_s": duration,
+            "worker": t.worker,
+            "last_step": t.last_step,
+            "error": t.error,
+        }
+        for name in config_names:
+            value = t.config.get(name)
+            row[f"config/{name}"] = value if _scalar(value) else repr(value)
+        for name in metrics_seen:
+            row[name] = t.last_metrics.get(name)
+        rows.append(row)
+    columns = [*TRIAL_COLUMNS, *(f"config/{n}" for n in config_names), *metrics_seen]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def reports_frame(reports: Iterable[ReportRecord]) -> pd.DataFrame:
+    """One row per intermediate report: trial, attempt, time, step and each metric."""
+    rows = [
+        {"trial_id": r.trial_id, "attempt": r.attempt, "time": r.time, "step": r.step, **r.metrics}
+        for r in reports
+    ]
+    if not rows:
+        return pd.DataFrame(columns=["trial_id", "attempt", "time", "step"])
+    return pd.DataFrame(rows)
+
+
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (bool, int, float, str))
+
+
+@dataclass
+class Result:
+    """The outcome of a search. ``trials`` and ``reports`` are pandas DataFrames."""
+
+    trials_list: list[Trial]
+    reports_list: list[ReportRecord]
+    metric: str
+    mode: str
+    config_names: list[str]
+    experiment_dir: Path | None = None
+    stop_reason: str | None = None
+    interrupted: bool = False
+    _frames: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
+
+    @property
+    def trials(self) -> pd.DataFrame:
+        """One row per trial (see :data:`TRIAL_COLUMNS`)."""
+        if "trials" not in self._frames:
+            self._frames["trials"] = trials_frame(
+                self.trials_list, self.config_names, [self.metric]
+            )
+        return self._frames["trials"]
+
+    @property
+    def reports(self) -> pd.DataFrame:
+        """One row per intermediate report (long format)."""
+        if "reports" not in self._frames:
+            self._frames["reports"] = reports_frame(self.reports_list)
+        return self._frames["reports"]
+
+    @property
+    def best_trial(self) -> Trial | None:
+        """The completed trial with the best final metric (stopped trials do not count)."""
+        best: Trial | None = None
+        best_value: float | None = None
+        for t in self.trials_list:
+            if t.status is not TrialStatus.COMPLETED:
+                continue
+            value = t.metric_value(self.metric)
+            if value is not None and (best_value is None or better(value, best_value, self.mode)):
+                best, best_value = t, value
+        return best
+
+    @property
+    def best_config(self) -> dict[str, Any] | None:
+        best = self.best_trial
+        return None if best is None else dict(best.config)
+
+    @property
+    def best_value(self) -> float | None:
+        best = self.best_trial
+        return None if best is None else best.metric_value(self.metric)
+
+    def count(self, status: TrialStatus | str) -> int:
+        """How many trials ended with ``status``."""
+        wanted = TrialStatus(status)
+        return sum(1 for t in self.trials_list if t.status is wanted)
+
+    def to_csv(self, path: str | Path) -> Path:
+        """Write the trials table as CSV."""
+        path = Path(path)
+        self.trials.to_csv(path, index=False)
+        return path
+
+    def to_parquet(self, path: str | Path) -> Path:
+        """Write the trials table as Parquet (needs pyarrow: ``pip install daskhpo[parquet]``)."""
+        path = Path(path)
+        try:
+            self.trials.to_parquet(path, index=False)
+        except ImportError as exc:
+            raise ImportError(
+                "writing Parquet needs pyarrow: pip install 'daskhpo[parquet]'"
+            ) from exc
+        return path
+
+    def __repr__(self) -> str:
+        counts = ", ".join(
+            f"{s.value.lower()}={self.count(s)}" for s in TrialStatus if self.count(s)
+        )
+        return (
+            f"Result({len(self.trials_list)} trials: {counts}; best {self.metric}="
+            f"{self.best_value!r})"
+        )

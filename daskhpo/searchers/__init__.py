@@ -1,0 +1,7 @@
+"""Searchers decide which configuration to try next."""
+
+from daskhpo.searchers.base import Searcher
+from daskhpo.searchers.grid import GridSearcher
+from daskhpo.searchers.random import RandomSearcher
+
+__all__ = ["GridSearcher", "RandomSearcher", "Searcher"]
