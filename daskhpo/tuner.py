@@ -142,8 +142,8 @@ class Tuner:
         self._started = True
         try:
             while True:
-                self._fill()
-                if not self._in_flight and not self._retry:
+                waiting_for_workers = not self._fill()
+                if not self._in_flight and not self._retry and not waiting_for_workers:
                     self.stop_reason = self.stop_reason or "nothing left to run"
                     break
                 events = self.backend.wait(self._wait_timeout())
@@ -177,14 +177,17 @@ class Tuner:
             target = min(target, self.max_concurrent)
         return target
 
-    def _fill(self) -> None:
-        """Submit retries, resumes and new trials until the target number is in flight."""
+    def _fill(self) -> bool:
+        """Submit retries, resumes and new trials until the target number is in flight.
+
+        Returns False when the cluster has no capacity at all yet (nothing could be decided).
+        """
         if self._closing:
-            return
+            return True
         capacity = self.backend.capacity()
         self._check_capacity(capacity)
         if capacity <= 0:
-            return
+            return False
         self.scheduler.capacity = capacity
         target = self._target_in_flight(capacity)
         now = self.backend.now()
@@ -195,8 +198,9 @@ class Tuner:
             allow_new = self.num_trials is None or self._next_id < self.num_trials
             suggestion = self.scheduler.suggest(self._next_id, now, allow_new=allow_new)
             if suggestion is None:
-                return
+                break
             self._apply(suggestion, now)
+        return True
 
     def _check_capacity(self, capacity: int) -> None:
         """Fail clearly, instead of waiting forever, when no worker can run a trial."""
