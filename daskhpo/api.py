@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from daskhpo.journal import JOURNAL_NAME, Journal
+from daskhpo.journal import JOURNAL_NAME, Journal, read_journal
 from daskhpo.registry import make_scheduler, make_searcher
 from daskhpo.results import Result
 from daskhpo.space import SearchSpace, as_space
@@ -91,6 +91,7 @@ def tune(
     progress: bool | None = None,
     callbacks: Sequence[TunerCallback] = (),
     queue_depth: int | None = None,
+    resume: bool = False,
 ) -> Result:
     """Search ``space`` for the configuration that optimises ``metric`` of ``objective``.
 
@@ -102,6 +103,11 @@ def tune(
 
     Stops after ``num_trials`` new trials (default: the grid size for grid spaces), after
     ``time_budget`` seconds, or once the best value reaches ``target``.
+
+    With ``resume=True`` and the ``experiment_dir`` of an earlier run (killed, interrupted or
+    stopped by its budget), the search continues where it was: finished trials are not run
+    again, trials that were in flight restart from their checkpoints, and the searcher and
+    scheduler are rebuilt by replaying the journal.
     """
     if not callable(objective):
         raise TypeError(f"objective must be callable, got {objective!r}")
@@ -128,24 +134,37 @@ def tune(
     trial_resources = check_resources(resources)
     the_scheduler = make_scheduler(scheduler)
     the_searcher = make_searcher(searcher, search_space)
-    if seed is None:
-        seed = int(np.random.SeedSequence().entropy) % (2**63)  # type: ignore[arg-type]
-    exp_dir = prepare_experiment_dir(experiment_dir)
-
-    (exp_dir / EXPERIMENT_FILE).write_text(
-        json.dumps(
-            {
-                "metric": metric,
-                "mode": mode,
-                "space": search_space.to_dict(),
-                "num_trials": num_trials,
-                "seed": seed,
-                "resources": trial_resources,
-            },
-            indent=2,
-            default=str,
+    records: list[dict[str, Any]] = []
+    if resume:
+        if experiment_dir is None:
+            raise ValueError("resume=True needs the experiment_dir of the search to continue")
+        exp_dir = Path(experiment_dir).expanduser().resolve()
+        saved = load_experiment(exp_dir)
+        seed = check_resumable(saved, metric=metric, mode=mode, space=search_space, seed=seed)
+        records = list(read_journal(exp_dir / JOURNAL_NAME))
+    else:
+        if seed is None:
+            seed = int(np.random.SeedSequence().entropy) % (2**63)  # type: ignore[arg-type]
+        exp_dir = prepare_experiment_dir(experiment_dir)
+        if (exp_dir / JOURNAL_NAME).exists():
+            raise ValueError(
+                f"{str(exp_dir)!r} already holds an experiment; continue it with resume=True "
+                "(daskhpo resume DIR) or choose a new experiment directory"
+            )
+        (exp_dir / EXPERIMENT_FILE).write_text(
+            json.dumps(
+                {
+                    "metric": metric,
+                    "mode": mode,
+                    "space": search_space.to_dict(),
+                    "num_trials": num_trials,
+                    "seed": seed,
+                    "resources": trial_resources,
+                },
+                indent=2,
+                default=str,
+            )
         )
-    )
 
     from daskhpo.clusters import connect
     from daskhpo.dask_backend import DaskBackend
@@ -166,6 +185,7 @@ def tune(
                 experiment_dir=exp_dir,
                 resources=trial_resources,
                 expect_more_workers=expect_more,
+                clock_offset=max((float(r.get("time", 0.0)) for r in records), default=0.0),
             )
             try:
                 tuner = Tuner(
@@ -187,6 +207,9 @@ def tune(
                     seed=seed,
                     callbacks=all_callbacks,
                 )
+                if records:
+                    tuner.replay(records)
+                    journal.write("resume", time=backend.now(), replayed=len(records))
                 tuner.run()
             finally:
                 backend.close()
@@ -215,3 +238,40 @@ def write_results(result: Result, experiment_dir: Path) -> None:
     """``trials.csv`` and ``reports.csv`` beside the journal, for scripts and checks."""
     result.to_csv(experiment_dir / "trials.csv")
     result.reports.to_csv(experiment_dir / "reports.csv", index=False)
+
+
+def load_experiment(experiment_dir: Path) -> dict[str, Any]:
+    """The settings an experiment directory was created with."""
+    meta = experiment_dir / EXPERIMENT_FILE
+    if not meta.is_file() or not (experiment_dir / JOURNAL_NAME).is_file():
+        raise ValueError(
+            f"{str(experiment_dir)!r} is not a daskhpo experiment directory (it has no "
+            f"{EXPERIMENT_FILE} and {JOURNAL_NAME}); pass the directory a search wrote"
+        )
+    try:
+        data: dict[str, Any] = json.loads(meta.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{str(meta)!r} is damaged ({exc}); it cannot be resumed") from exc
+    return data
+
+
+def check_resumable(
+    saved: Mapping[str, Any], *, metric: str, mode: str, space: SearchSpace, seed: int | None
+) -> int:
+    """Refuse to continue a search under different rules; returns the seed to use."""
+    problems = []
+    if saved.get("metric") != metric:
+        problems.append(f"metric {saved.get('metric')!r} -> {metric!r}")
+    if saved.get("mode") != mode:
+        problems.append(f"mode {saved.get('mode')!r} -> {mode!r}")
+    if json.loads(json.dumps(space.to_dict(), default=str)) != saved.get("space"):
+        problems.append("the search space changed")
+    saved_seed = int(saved.get("seed", 0))
+    if seed is not None and seed != saved_seed:
+        problems.append(f"seed {saved_seed} -> {seed}")
+    if problems:
+        raise ValueError(
+            "cannot resume: " + "; ".join(problems) + ". Resume with the original settings, "
+            "or start a new experiment directory."
+        )
+    return saved_seed

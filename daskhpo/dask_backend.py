@@ -62,6 +62,7 @@ class DaskBackend:
         expect_more_workers: Callable[[], bool] | None = None,
         refresh_interval: float = 0.5,
         max_wait: float = 0.5,
+        clock_offset: float = 0.0,
     ) -> None:
         self.client = client
         self.objective = objective
@@ -71,7 +72,7 @@ class DaskBackend:
         self._expect_more_workers = expect_more_workers
         self._refresh_interval = refresh_interval
         self._max_wait = max_wait
-        self._t0 = time.monotonic()
+        self._t0 = time.monotonic() - clock_offset  # a resumed search continues its clock
         self._token = uuid.uuid4().hex[:8]
         self.topic = f"daskhpo-{self._token}"
         self._inbox: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()

@@ -7,7 +7,7 @@ simulator. Every fact it learns is journaled before it acts on it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -133,13 +133,14 @@ class Tuner:
         self._next_id = 0
         self._no_capacity_since: float | None = None
         self._closing = False
-        self._started = False
+        self._replaying = False
+        self._run_started_at = 0.0  # the time budget counts from here (each resume anew)
 
     # ------------------------------------------------------------------ the loop
 
     def run(self) -> Tuner:
         """Run until a stop criterion holds or nothing is left to run; returns self."""
-        self._started = True
+        self._run_started_at = self.backend.now()
         try:
             while True:
                 waiting_for_workers = not self._fill()
@@ -166,7 +167,7 @@ class Tuner:
     def _wait_timeout(self) -> float | None:
         if self.time_budget is None:
             return None
-        return max(0.0, self.time_budget - self.backend.now())
+        return max(0.0, self._run_started_at + self.time_budget - self.backend.now())
 
     def _target_in_flight(self, capacity: int) -> int:
         depth = self.queue_depth
@@ -275,6 +276,8 @@ class Tuner:
         self._seen_reports[trial.trial_id] = 0
         self._decided.pop(trial.trial_id, None)
         self.journal.write("submitted", time=now, trial_id=trial.trial_id, attempt=trial.attempt)
+        if self._replaying:
+            return
         self.backend.submit(
             AttemptSpec(
                 trial_id=trial.trial_id,
@@ -353,7 +356,8 @@ class Tuner:
                 attempt=trial.attempt,
                 decision=decision.value,
             )
-            self.backend.stop(trial.trial_id, trial.attempt, pause=decision is Decision.PAUSE)
+            if not self._replaying:
+                self.backend.stop(trial.trial_id, trial.attempt, pause=decision is Decision.PAUSE)
 
     def _on_finished(self, trial: Trial, event: Finished) -> None:
         # Reports that travelled with the result but were not seen live come first.
@@ -465,7 +469,7 @@ class Tuner:
             return
         reason = None
         now = self.backend.now()
-        if self.time_budget is not None and now >= self.time_budget:
+        if self.time_budget is not None and now >= self._run_started_at + self.time_budget:
             reason = f"time budget of {self.time_budget:g} s used"
         elif (
             self.target is not None
@@ -490,6 +494,108 @@ class Tuner:
         for trial_id in self._retry:
             self.trials[trial_id].status = TrialStatus.CANCELLED
         self._retry.clear()
+
+    # ------------------------------------------------------------------ resume
+
+    def replay(self, records: Iterable[dict[str, Any]]) -> int:
+        """Rebuild the search from a journal written by an earlier run; returns records used.
+
+        The journal's facts are fed through the same handlers, in the same order, as when they
+        happened, so searcher and scheduler reach the state they had (same seed, same
+        decisions); nothing is submitted and nothing is journaled again. Attempts that were in
+        flight when the earlier run ended are queued for resubmission as new attempts: they
+        resume from their checkpoints and, like a lost worker, this is not charged to them.
+        """
+        journal, self.journal = self.journal, NullJournal()
+        self._replaying = True
+        used = 0
+        try:
+            for record in records:
+                used += self._replay_one(record)
+            self._requeue_in_flight()
+        finally:
+            self.journal = journal
+            self._replaying = False
+            self._closing = False
+            self.stop_reason = None
+        return used
+
+    def _replay_one(self, r: dict[str, Any]) -> int:
+        event, now = r.get("event"), float(r.get("time", 0.0))
+        trial_id = int(r.get("trial_id", -1))
+        attempt = int(r.get("attempt", 0))
+        if event == "created":
+            suggestion = self.scheduler.suggest(self._next_id, now, allow_new=True)
+            if suggestion is None or suggestion.config != r["config"]:
+                suggestion = Suggestion(
+                    r["config"],
+                    budget=r.get("budget"),
+                    checkpoint_trial_id=r.get("checkpoint_trial_id"),
+                )
+            self._apply(suggestion, now)
+        elif event == "resumed":
+            suggestion = self.scheduler.suggest(self._next_id, now, allow_new=False)
+            if suggestion is None or suggestion.resume_trial_id != trial_id:
+                suggestion = Suggestion(
+                    r["config"],
+                    resume_trial_id=trial_id,
+                    budget=r.get("budget"),
+                    checkpoint_trial_id=r.get("checkpoint_trial_id"),
+                )
+            self._apply(suggestion, now)
+        elif event == "submitted":
+            if trial_id in self._retry:
+                self._retry.remove(trial_id)
+                self._submit(self.trials[trial_id], now)
+        elif event == "started":
+            self._handle(Started(trial_id, attempt, now, r.get("worker") or "?"))
+        elif event == "reported":
+            self._handle(Reported(trial_id, attempt, now, r["step"], r.get("metrics") or {}))
+        elif event == "completed":
+            self._handle(
+                Finished(
+                    trial_id,
+                    attempt,
+                    now,
+                    Outcome.RETURNED,
+                    r.get("metrics") or {},
+                    worker=r.get("worker"),
+                )
+            )
+        elif event in ("stopped", "paused"):
+            outcome = Outcome.PAUSED if event == "paused" else Outcome.STOPPED
+            self._handle(Finished(trial_id, attempt, now, outcome, worker=r.get("worker")))
+        elif event == "failed":
+            self._handle(Finished(trial_id, attempt, now, Outcome.ERROR, error=r.get("error")))
+        elif event == "lost":
+            self._handle(
+                Lost(
+                    trial_id,
+                    attempt,
+                    now,
+                    r.get("reason", ""),
+                    started=bool(r.get("started", True)),
+                )
+            )
+        elif event == "cancelled":
+            if self._in_flight.get(trial_id) == attempt:
+                self._requeue(trial_id)
+        elif event == "resume":
+            self._requeue_in_flight()
+        else:
+            return 0  # decided, interrupted, end: consequences of facts already replayed
+        return 1
+
+    def _requeue(self, trial_id: int) -> None:
+        del self._in_flight[trial_id]
+        trial = self.trials[trial_id]
+        trial.attempt += 1
+        trial.status = TrialStatus.PENDING
+        self._retry.append(trial_id)
+
+    def _requeue_in_flight(self) -> None:
+        for trial_id in list(self._in_flight):
+            self._requeue(trial_id)
 
     # ------------------------------------------------------------------ views
 

@@ -1,0 +1,208 @@
+"""Worker loss, retries, journal and resume, on real worker processes killed with SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import daskhpo as dh
+from daskhpo.journal import Journal, read_journal
+from tests import ft_objectives, objectives
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _journal(path: Path) -> list[dict]:
+    return list(read_journal(path / "journal.jsonl"))
+
+
+class WorkerKiller(threading.Thread):
+    """SIGKILLs the process of a worker that is running a trial, every ``interval`` s."""
+
+    def __init__(self, client, kills: int, interval: float) -> None:
+        super().__init__(daemon=True)
+        self.client, self.kills, self.interval = client, kills, interval
+        self.killed: list[int] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while len(self.killed) < self.kills and not self.stop.wait(self.interval):
+            try:
+                busy = {
+                    addr
+                    for addr, tasks in self.client.processing().items()
+                    if any(str(k).startswith("daskhpo-trial-") for k in tasks)
+                }
+                pids = self.client.run(os.getpid, workers=sorted(busy)) if busy else {}
+            except Exception:  # a worker restarting right now
+                continue
+            if pids:
+                pid = sorted(pids.values())[len(self.killed) % len(pids)]
+                os.kill(pid, signal.SIGKILL)
+                self.killed.append(pid)
+
+
+@pytest.mark.slow
+def test_chaos_sigkilled_workers_resubmit_from_checkpoint(own_cluster, tmp_path):
+    killer = WorkerKiller(own_cluster, kills=4, interval=0.9)
+    killer.start()
+    try:
+        result = dh.tune(
+            ft_objectives.checkpointed,
+            {"x": dh.uniform(-1, 1), "steps": 8, "step_time": 0.1},
+            metric="loss",
+            num_trials=14,
+            seed=0,
+            client=own_cluster,
+            experiment_dir=tmp_path,
+            max_retries=0,
+            max_worker_losses=10,
+        )
+    finally:
+        killer.stop.set()
+        killer.join()
+    df = result.trials
+    assert len(killer.killed) >= 2
+    # Every trial completed exactly once, none charged to the user's retry budget.
+    assert list(df["status"]) == ["COMPLETED"] * 14
+    assert (df["user_failures"] == 0).all()
+    completed = [r for r in _journal(tmp_path) if r["event"] == "completed"]
+    assert sorted(r["trial_id"] for r in completed) == list(range(14))
+    for trial_id in range(14):
+        trial_dir = tmp_path / "trials" / f"trial_{trial_id:05d}"
+        assert (trial_dir / "done.log").read_text().count("done") == 1
+    # Lost attempts came back as new attempts and resumed from their checkpoints.
+    lost = df[df["infra_failures"] > 0]
+    assert len(lost) >= 1
+    assert (lost["attempt"] >= 1).all()
+    assert (lost["resumed_from"] > 0).any()
+    assert (lost["ran"] < 8).any()  # they did less work than a fresh start
+
+
+def test_user_failures_are_retried_up_to_max_retries(dask_client, tmp_path):
+    result = dh.tune(objectives.raises_if_negative, {"x": -1}, metric="x", num_trials=2,
+                     max_retries=2, client=dask_client, experiment_dir=tmp_path)
+    df = result.trials
+    assert list(df["status"]) == ["FAILED", "FAILED"]
+    assert list(df["user_failures"]) == [3, 3]
+    assert list(df["infra_failures"]) == [0, 0]
+    failed = [r for r in _journal(tmp_path) if r["event"] == "failed"]
+    assert [r["retry"] for r in failed if r["trial_id"] == 0] == [True, True, False]
+    assert "RuntimeError: negative x" in failed[-1]["error"]
+
+
+def test_time_budget_cancels_and_resume_finishes_the_count(dask_client, tmp_path):
+    space = {"x": dh.uniform(-1, 1), "steps": 10, "step_time": 0.1}
+    first = dh.tune(ft_objectives.checkpointed, space, metric="loss", num_trials=6, seed=3,
+                    client=dask_client, experiment_dir=tmp_path, time_budget=1.5)
+    assert first.stop_reason is not None and "time budget" in first.stop_reason
+    assert first.count("COMPLETED") < 6
+    assert first.count("CANCELLED") >= 1
+    second = dh.tune(ft_objectives.checkpointed, space, metric="loss", num_trials=6,
+                     client=dask_client, experiment_dir=tmp_path, resume=True)
+    assert second.count("COMPLETED") == 6
+    assert len(second.trials) == 6
+    # Same seed from the journal: the configurations of the first run are kept.
+    before = {t.trial_id: t.config for t in first.trials_list}
+    after = {t.trial_id: t.config for t in second.trials_list}
+    assert all(after[i] == cfg for i, cfg in before.items())
+    # Trials completed in the first run did not run again.
+    for t in first.trials_list:
+        if t.status is dh.TrialStatus.COMPLETED:
+            done = tmp_path / "trials" / f"trial_{t.trial_id:05d}" / "done.log"
+            assert done.read_text().count("done") == 1
+
+
+def test_resume_refuses_a_changed_space_or_a_non_experiment(dask_client, tmp_path):
+    dh.tune(objectives.quadratic, {"lr": dh.uniform(0, 1), "layers": 1}, metric="loss",
+            num_trials=2, seed=0, client=dask_client, experiment_dir=tmp_path / "a")
+    with pytest.raises(ValueError, match="search space changed"):
+        dh.tune(objectives.quadratic, {"lr": dh.uniform(0, 2), "layers": 1}, metric="loss",
+                num_trials=2, client=dask_client, experiment_dir=tmp_path / "a", resume=True)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="not a daskhpo experiment directory"):
+        dh.tune(objectives.quadratic, {"lr": dh.uniform(0, 1)}, metric="loss", num_trials=2,
+                client=dask_client, experiment_dir=tmp_path / "empty", resume=True)
+    with pytest.raises(ValueError, match="already holds an experiment"):
+        dh.tune(objectives.quadratic, {"lr": dh.uniform(0, 1), "layers": 1}, metric="loss",
+                num_trials=2, client=dask_client, experiment_dir=tmp_path / "a")
+
+
+DRIVER = textwrap.dedent(
+    """
+    import sys
+    import daskhpo as dh
+    from tests import ft_objectives
+
+    dh.tune(ft_objectives.checkpointed,
+            {"x": dh.uniform(-1, 1), "steps": 6, "step_time": 0.1},
+            metric="loss", num_trials=12, seed=5, experiment_dir=sys.argv[1],
+            cluster={"local": {"n_workers": 2}}, progress=False)
+    """
+)
+
+
+@pytest.mark.slow
+def test_driver_killed_midway_resumes_without_rerunning_completed_trials(
+    dask_client, tmp_path
+):
+    exp = tmp_path / "exp"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", DRIVER, str(exp)], cwd=ROOT, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            done = [r for r in _journal(exp) if r["event"] == "completed"] if (
+                exp / "journal.jsonl").exists() else []
+            if len(done) >= 3:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the driver completed no trials within 60 s")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the driver and its workers die together
+        proc.wait()
+    completed_before = {r["trial_id"] for r in _journal(exp) if r["event"] == "completed"}
+    assert 3 <= len(completed_before) < 12
+    result = dh.tune(ft_objectives.checkpointed,
+                     {"x": dh.uniform(-1, 1), "steps": 6, "step_time": 0.1},
+                     metric="loss", num_trials=12, client=dask_client, experiment_dir=exp,
+                     resume=True)
+    assert result.count("COMPLETED") == 12
+    assert sorted(result.trials["trial_id"]) == list(range(12))
+    for trial_id in completed_before:
+        done = exp / "trials" / f"trial_{trial_id:05d}" / "done.log"
+        assert done.read_text().count("done") == 1, f"trial {trial_id} ran again"
+    events = [r["event"] for r in _journal(exp)]
+    assert "resume" in events
+
+
+@settings(max_examples=60, deadline=None)
+@given(cut=st.integers(min_value=0, max_value=10_000))
+def test_truncated_journal_leaves_a_readable_prefix(tmp_path_factory, cut):
+    path = tmp_path_factory.mktemp("j") / "journal.jsonl"
+    journal = Journal(path)
+    for i in range(20):
+        journal.write("reported", trial_id=i, time=i * 0.5, metrics={"loss": 1.0 / (i + 1)})
+    journal.close()
+    data = path.read_bytes()
+    cut = min(cut, len(data))
+    path.write_bytes(data[:cut])
+    records = list(read_journal(path))
+    complete_lines = data[:cut].count(b"\n")
+    assert len(records) == complete_lines
+    assert [r["trial_id"] for r in records] == list(range(complete_lines))
+    assert json.loads(data.splitlines()[0])["event"] == "reported"
