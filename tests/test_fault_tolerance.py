@@ -91,8 +91,15 @@ def test_chaos_sigkilled_workers_resubmit_from_checkpoint(own_cluster, tmp_path)
 
 
 def test_user_failures_are_retried_up_to_max_retries(dask_client, tmp_path):
-    result = dh.tune(objectives.raises_if_negative, {"x": -1}, metric="x", num_trials=2,
-                     max_retries=2, client=dask_client, experiment_dir=tmp_path)
+    result = dh.tune(
+        objectives.raises_if_negative,
+        {"x": -1},
+        metric="x",
+        num_trials=2,
+        max_retries=2,
+        client=dask_client,
+        experiment_dir=tmp_path,
+    )
     df = result.trials
     assert list(df["status"]) == ["FAILED", "FAILED"]
     assert list(df["user_failures"]) == [3, 3]
@@ -104,13 +111,28 @@ def test_user_failures_are_retried_up_to_max_retries(dask_client, tmp_path):
 
 def test_time_budget_cancels_and_resume_finishes_the_count(dask_client, tmp_path):
     space = {"x": dh.uniform(-1, 1), "steps": 10, "step_time": 0.1}
-    first = dh.tune(ft_objectives.checkpointed, space, metric="loss", num_trials=6, seed=3,
-                    client=dask_client, experiment_dir=tmp_path, time_budget=1.5)
-    assert first.stop_reason is not None and "time budget" in first.stop_reason
+    first = dh.tune(
+        ft_objectives.checkpointed,
+        space,
+        metric="loss",
+        num_trials=6,
+        seed=3,
+        client=dask_client,
+        experiment_dir=tmp_path,
+        time_budget=1.5,
+    )
+    assert "time budget" in str(first.stop_reason)
     assert first.count("COMPLETED") < 6
     assert first.count("CANCELLED") >= 1
-    second = dh.tune(ft_objectives.checkpointed, space, metric="loss", num_trials=6,
-                     client=dask_client, experiment_dir=tmp_path, resume=True)
+    second = dh.tune(
+        ft_objectives.checkpointed,
+        space,
+        metric="loss",
+        num_trials=6,
+        client=dask_client,
+        experiment_dir=tmp_path,
+        resume=True,
+    )
     assert second.count("COMPLETED") == 6
     assert len(second.trials) == 6
     # Same seed from the journal: the configurations of the first run are kept.
@@ -125,18 +147,45 @@ def test_time_budget_cancels_and_resume_finishes_the_count(dask_client, tmp_path
 
 
 def test_resume_refuses_a_changed_space_or_a_non_experiment(dask_client, tmp_path):
-    dh.tune(objectives.quadratic, {"lr": dh.uniform(0, 1), "layers": 1}, metric="loss",
-            num_trials=2, seed=0, client=dask_client, experiment_dir=tmp_path / "a")
+    dh.tune(
+        objectives.quadratic,
+        {"lr": dh.uniform(0, 1), "layers": 1},
+        metric="loss",
+        num_trials=2,
+        seed=0,
+        client=dask_client,
+        experiment_dir=tmp_path / "a",
+    )
     with pytest.raises(ValueError, match="search space changed"):
-        dh.tune(objectives.quadratic, {"lr": dh.uniform(0, 2), "layers": 1}, metric="loss",
-                num_trials=2, client=dask_client, experiment_dir=tmp_path / "a", resume=True)
+        dh.tune(
+            objectives.quadratic,
+            {"lr": dh.uniform(0, 2), "layers": 1},
+            metric="loss",
+            num_trials=2,
+            client=dask_client,
+            experiment_dir=tmp_path / "a",
+            resume=True,
+        )
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="not a daskhpo experiment directory"):
-        dh.tune(objectives.quadratic, {"lr": dh.uniform(0, 1)}, metric="loss", num_trials=2,
-                client=dask_client, experiment_dir=tmp_path / "empty", resume=True)
+        dh.tune(
+            objectives.quadratic,
+            {"lr": dh.uniform(0, 1)},
+            metric="loss",
+            num_trials=2,
+            client=dask_client,
+            experiment_dir=tmp_path / "empty",
+            resume=True,
+        )
     with pytest.raises(ValueError, match="already holds an experiment"):
-        dh.tune(objectives.quadratic, {"lr": dh.uniform(0, 1), "layers": 1}, metric="loss",
-                num_trials=2, client=dask_client, experiment_dir=tmp_path / "a")
+        dh.tune(
+            objectives.quadratic,
+            {"lr": dh.uniform(0, 1), "layers": 1},
+            metric="loss",
+            num_trials=2,
+            client=dask_client,
+            experiment_dir=tmp_path / "a",
+        )
 
 
 DRIVER = textwrap.dedent(
@@ -154,19 +203,23 @@ DRIVER = textwrap.dedent(
 
 
 @pytest.mark.slow
-def test_driver_killed_midway_resumes_without_rerunning_completed_trials(
-    dask_client, tmp_path
-):
+def test_driver_killed_midway_resumes_without_rerunning_completed_trials(dask_client, tmp_path):
     exp = tmp_path / "exp"
     proc = subprocess.Popen(
-        [sys.executable, "-c", DRIVER, str(exp)], cwd=ROOT, start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "-c", DRIVER, str(exp)],
+        cwd=ROOT,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            done = [r for r in _journal(exp) if r["event"] == "completed"] if (
-                exp / "journal.jsonl").exists() else []
+            done = (
+                [r for r in _journal(exp) if r["event"] == "completed"]
+                if (exp / "journal.jsonl").exists()
+                else []
+            )
             if len(done) >= 3:
                 break
             time.sleep(0.05)
@@ -177,10 +230,15 @@ def test_driver_killed_midway_resumes_without_rerunning_completed_trials(
         proc.wait()
     completed_before = {r["trial_id"] for r in _journal(exp) if r["event"] == "completed"}
     assert 3 <= len(completed_before) < 12
-    result = dh.tune(ft_objectives.checkpointed,
-                     {"x": dh.uniform(-1, 1), "steps": 6, "step_time": 0.1},
-                     metric="loss", num_trials=12, client=dask_client, experiment_dir=exp,
-                     resume=True)
+    result = dh.tune(
+        ft_objectives.checkpointed,
+        {"x": dh.uniform(-1, 1), "steps": 6, "step_time": 0.1},
+        metric="loss",
+        num_trials=12,
+        client=dask_client,
+        experiment_dir=exp,
+        resume=True,
+    )
     assert result.count("COMPLETED") == 12
     assert sorted(result.trials["trial_id"]) == list(range(12))
     for trial_id in completed_before:
