@@ -7,6 +7,7 @@ simulator. Every fact it learns is journaled before it acts on it.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -135,6 +136,7 @@ class Tuner:
         self._closing = False
         self._replaying = False
         self._run_started_at = 0.0  # the time budget counts from here (each resume anew)
+        self._recent_ends: deque[float] = deque()  # end times of the last second's attempts
 
     # ------------------------------------------------------------------ the loop
 
@@ -170,9 +172,23 @@ class Tuner:
         return max(0.0, self._run_started_at + self.time_budget - self.backend.now())
 
     def _target_in_flight(self, capacity: int) -> int:
+        """Slots plus a queue deep enough to hide the driver's round trip.
+
+        Schedulers whose suggestions do not depend on results (``prefers_queue``) get about a
+        quarter of a second of work queued at the recent completion rate (at least 16, like
+        Ray Tune's pending-trial default), so that
+        even millisecond trials never wait for the driver; others get no queue, so each
+        decision sees every result that came before it.
+        """
         depth = self.queue_depth
         if depth is None:
-            depth = capacity + 4 if self.scheduler.prefers_queue else 0
+            depth = 0
+            if self.scheduler.prefers_queue:
+                horizon = self.backend.now() - 1.0
+                recent = self._recent_ends
+                while recent and recent[0] < horizon:
+                    recent.popleft()
+                depth = min(512, max(16, capacity, len(recent) // 4))
         target = capacity + depth
         if self.max_concurrent is not None:
             target = min(target, self.max_concurrent)
@@ -366,6 +382,7 @@ class Tuner:
         if event.worker is not None:
             trial.worker = event.worker
         del self._in_flight[trial.trial_id]
+        self._recent_ends.append(event.time)
         if event.outcome is Outcome.ERROR:
             self._on_user_failure(trial, event)
             return
