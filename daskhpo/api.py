@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from daskhpo.gpus import with_gpus
 from daskhpo.journal import JOURNAL_NAME, Journal, read_journal
 from daskhpo.registry import make_scheduler, make_searcher
 from daskhpo.results import Result
@@ -81,6 +82,7 @@ def tune(
     client: Any = None,
     cluster: Any = None,
     resources: Mapping[str, float] | None = None,
+    gpus_per_trial: float | None = None,
     max_concurrent: int | None = None,
     max_retries: int = 0,
     max_worker_losses: int = 3,
@@ -99,7 +101,9 @@ def tune(
     call :func:`daskhpo.report` for intermediate results and :func:`daskhpo.checkpoint_dir`
     for a directory that survives resubmission. Trials run on ``client`` if given, else on
     ``cluster`` (a description or a Cluster; default: a LocalCluster with one worker process
-    per core). Everything is validated before any cluster starts.
+    per core). ``resources`` (e.g. ``{"GPU": 1}``) or ``gpus_per_trial`` annotate every trial;
+    a GPU trial runs with ``CUDA_VISIBLE_DEVICES`` set to devices of its own. Everything is
+    validated before any cluster starts.
 
     Stops after ``num_trials`` new trials (default: the grid size for grid spaces), after
     ``time_budget`` seconds, or once the best value reaches ``target``.
@@ -131,7 +135,7 @@ def tune(
         isinstance(time_budget, (int, float)) and math.isfinite(time_budget) and time_budget > 0
     ):
         raise ValueError(f"time_budget must be a positive number of seconds, got {time_budget!r}")
-    trial_resources = check_resources(resources)
+    trial_resources = with_gpus(check_resources(resources), gpus_per_trial)
     the_scheduler = make_scheduler(scheduler)
     the_searcher = make_searcher(searcher, search_space)
     records: list[dict[str, Any]] = []
@@ -177,7 +181,7 @@ def tune(
 
     journal = Journal(exp_dir / JOURNAL_NAME)
     try:
-        with connect(cluster, client) as (dask_client, expect_more):
+        with connect(cluster, client, experiment_dir=exp_dir) as (dask_client, expect_more):
             backend = DaskBackend(
                 dask_client,
                 objective,
@@ -188,6 +192,8 @@ def tune(
                 clock_offset=max((float(r.get("time", 0.0)) for r in records), default=0.0),
             )
             try:
+                backend.capacity()
+                backend.check_objective()
                 tuner = Tuner(
                     backend=backend,
                     space=search_space,

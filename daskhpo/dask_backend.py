@@ -37,6 +37,10 @@ from daskhpo.reporting import request_stop, run_attempt
 logger = logging.getLogger(__name__)
 
 
+class ObjectiveNotLoadable(RuntimeError):
+    """The workers cannot unpickle (import) the objective."""
+
+
 @dataclass
 class _Attempt:
     trial_id: int
@@ -346,6 +350,32 @@ class DaskBackend:
             ),
         )
 
+    def check_objective(self, timeout: float = 60.0) -> None:
+        """Fail fast if workers cannot load the objective (e.g. its module is not on their path).
+
+        One tiny task carries the objective to a worker, so a search never starts hundreds of
+        trials that all fail the same way. Waits for a worker up to ``timeout`` seconds.
+        """
+        if not self._workers and not self._expect_more_workers_now():
+            return
+        future = self.client.submit(_objective_loads, self.objective, pure=False)
+        try:
+            future.result(timeout=timeout)
+        except TimeoutError:
+            future.cancel()
+        except Exception as exc:
+            name = getattr(self.objective, "__qualname__", repr(self.objective))
+            module = getattr(self.objective, "__module__", "?")
+            raise ObjectiveNotLoadable(
+                f"the workers cannot load the objective {name!r} from module {module!r}: "
+                f"{type(exc).__name__}: {exc}. Put the module where the workers can import it "
+                "(install it in their environment or add its directory to their PYTHONPATH), "
+                "or define the objective in the script or notebook that calls tune()"
+            ) from exc
+
+    def _expect_more_workers_now(self) -> bool:
+        return self._expect_more_workers is not None and self._expect_more_workers()
+
     def close(self) -> None:
         self._outbox = []
         for key in list(self._attempts):
@@ -363,3 +393,8 @@ def _call_run_attempt(
     """Keyword arguments of ``run_attempt`` travel as one dict: ``client.submit`` reserves
     ``key``, ``resources`` and friends for itself."""
     return run_attempt(objective, config, **options)
+
+
+def _objective_loads(objective: Callable[[dict[str, Any]], Any]) -> bool:
+    """Runs on a worker: arriving here means the objective was unpickled (imported) there."""
+    return callable(objective)

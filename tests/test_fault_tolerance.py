@@ -264,3 +264,82 @@ def test_truncated_journal_leaves_a_readable_prefix(tmp_path_factory, cut):
     assert len(records) == complete_lines
     assert [r["trial_id"] for r in records] == list(range(complete_lines))
     assert json.loads(data.splitlines()[0])["event"] == "reported"
+
+
+def test_objective_the_workers_cannot_import_fails_before_any_trial(
+    dask_client, tmp_path, monkeypatch
+):
+    module_dir = tmp_path / "private"
+    module_dir.mkdir()
+    (module_dir / "private_objective.py").write_text("def objective(config):\n    return 1.0\n")
+    monkeypatch.syspath_prepend(str(module_dir))  # the driver sees it, the workers do not
+    import private_objective  # type: ignore[import-not-found]
+
+    with pytest.raises(RuntimeError, match="cannot load the objective 'objective'"):
+        dh.tune(
+            private_objective.objective,
+            {"x": dh.uniform(0, 1)},
+            metric="loss",
+            num_trials=5,
+            client=dask_client,
+            experiment_dir=tmp_path / "exp",
+        )
+    records = _journal(tmp_path / "exp")
+    assert not [r for r in records if r["event"] == "submitted"]
+
+
+INTERRUPTED_DRIVER = textwrap.dedent(
+    """
+    import sys
+    import daskhpo as dh
+    from tests import ft_objectives
+
+    result = dh.tune(ft_objectives.checkpointed,
+                     {"x": dh.uniform(-1, 1), "steps": 6, "step_time": 0.1},
+                     metric="loss", num_trials=10, seed=2, experiment_dir=sys.argv[1],
+                     cluster={"local": {"n_workers": 2}}, progress=False)
+    print("INTERRUPTED" if result.interrupted else "FINISHED", result.count("COMPLETED"))
+    """
+)
+
+
+@pytest.mark.slow
+def test_ctrl_c_cancels_running_trials_and_the_search_resumes(dask_client, tmp_path):
+    exp = tmp_path / "exp"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", INTERRUPTED_DRIVER, str(exp)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if (exp / "journal.jsonl").exists() and sum(
+                r["event"] == "completed" for r in _journal(exp)
+            ) >= 2:
+                break
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+    assert out.startswith("INTERRUPTED")
+    events = [r["event"] for r in _journal(exp)]
+    assert "interrupted" in events
+    assert events[-1] == "end"
+    assert "cancelled" in events
+    assert (exp / "trials.csv").exists()
+    result = dh.tune(
+        ft_objectives.checkpointed,
+        {"x": dh.uniform(-1, 1), "steps": 6, "step_time": 0.1},
+        metric="loss",
+        num_trials=10,
+        client=dask_client,
+        experiment_dir=exp,
+        resume=True,
+    )
+    assert result.count("COMPLETED") == 10
