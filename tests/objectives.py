@@ -40,3 +40,11 @@ def curve(config: dict[str, Any]) -> dict[str, Any]:
         time.sleep(config.get("epoch_time", 0.0))
         dh.report(epoch, loss=loss)
     return {"loss": loss}
+
+
+def returns_none(config: dict[str, Any]) -> None:
+    return None
+
+
+def returns_dict_without_metric(config: dict[str, Any]) -> dict[str, Any]:
+    return {"accuracy": 0.5}

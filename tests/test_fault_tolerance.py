@@ -343,3 +343,72 @@ def test_ctrl_c_cancels_running_trials_and_the_search_resumes(dask_client, tmp_p
         resume=True,
     )
     assert result.count("COMPLETED") == 10
+
+
+@pytest.mark.parametrize(
+    ("objective", "message"),
+    [
+        (objectives.returns_nan, "must be a finite number"),
+        (objectives.returns_none, "returned None"),
+        (objectives.returns_string, "returned 'oops'"),
+        (objectives.returns_dict_without_metric, "without the metric 'loss'"),
+    ],
+)
+def test_unusable_results_are_failed_trials_with_the_reason(
+    dask_client, tmp_path, objective, message
+):
+    result = dh.tune(
+        objective,
+        {"x": dh.uniform(0, 1)},
+        metric="loss",
+        num_trials=2,
+        seed=0,
+        client=dask_client,
+        experiment_dir=tmp_path,
+    )
+    assert list(result.trials["status"]) == ["FAILED", "FAILED"]
+    assert result.trials["error"].str.contains(message, regex=False).all()
+    failed = [r for r in _journal(tmp_path) if r["event"] == "failed"]
+    assert len(failed) == 2  # journaled with the reason, nothing lost
+
+
+def test_experiment_dir_that_cannot_be_written_fails_before_any_cluster(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    with pytest.raises(ValueError, match="is not writable"):
+        dh.tune(
+            objectives.quadratic,
+            {"lr": dh.uniform(0, 1), "layers": 1},
+            metric="loss",
+            num_trials=2,
+            experiment_dir=blocker / "exp",
+            cluster="tcp://127.0.0.1:1",
+        )
+
+
+def test_unreachable_scheduler_is_a_clear_error():
+    with pytest.raises(ValueError, match="cannot reach the Dask scheduler"):
+        dh.tune(
+            objectives.quadratic,
+            {"lr": dh.uniform(0, 1), "layers": 1},
+            metric="loss",
+            num_trials=2,
+            cluster={"address": "tcp://127.0.0.1:1"},
+        )
+
+
+def test_target_value_stops_the_search(dask_client):
+    result = dh.tune(
+        objectives.quadratic,
+        {"lr": dh.uniform(0, 0.02), "layers": 1},
+        metric="loss",
+        num_trials=400,
+        seed=0,
+        target=0.00101,
+        client=dask_client,
+        max_concurrent=2,
+    )
+    assert "target loss=0.00101 reached" in str(result.stop_reason)
+    assert result.best_value is not None
+    assert result.best_value <= 0.00101
+    assert len(result.trials) < 400
