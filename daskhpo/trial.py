@@ -62,7 +62,7 @@ class Suggestion:
     budget: float | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Trial:
     """Everything the driver knows about one trial. Mutated only by the Tuner."""
 

@@ -7,7 +7,6 @@ simulator. Every fact it learns is journaled before it acts on it.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -114,6 +113,7 @@ class Tuner:
         self.queue_depth = queue_depth
         self.startup_timeout = startup_timeout
         self.journal = journal or NullJournal()
+        self._journaling = not isinstance(self.journal, NullJournal)  # skip building records
         self.callbacks = list(callbacks)
 
         searcher_rng, scheduler_rng = rngs or seeded_generators(seed, 2)
@@ -136,7 +136,7 @@ class Tuner:
         self._closing = False
         self._replaying = False
         self._run_started_at = 0.0  # the time budget counts from here (each resume anew)
-        self._recent_ends: deque[float] = deque()  # end times of the last second's attempts
+        self._rate_window = (0.0, 0, 0)  # (window start, ends in it, ends in the last one)
 
     # ------------------------------------------------------------------ the loop
 
@@ -158,10 +158,14 @@ class Tuner:
         except KeyboardInterrupt:
             self.interrupted = True
             self.stop_reason = "interrupted"
-            self.journal.write("interrupted", time=self.backend.now())
+            if self._journaling:
+                self.journal.write("interrupted", time=self.backend.now())
         finally:
             self._cancel_in_flight()
-            self.journal.write("end", time=self.backend.now(), reason=self.stop_reason or "error")
+            if self._journaling:
+                self.journal.write(
+                    "end", time=self.backend.now(), reason=self.stop_reason or "error"
+                )
             for cb in self.callbacks:
                 cb.on_end(self)
         return self
@@ -184,15 +188,23 @@ class Tuner:
         if depth is None:
             depth = 0
             if self.scheduler.prefers_queue:
-                horizon = self.backend.now() - 1.0
-                recent = self._recent_ends
-                while recent and recent[0] < horizon:
-                    recent.popleft()
-                depth = min(512, max(16, capacity, len(recent) // 4))
+                depth = min(512, max(16, capacity, self._completion_rate() // 4))
         target = capacity + depth
         if self.max_concurrent is not None:
             target = min(target, self.max_concurrent)
         return target
+
+    def _count_completion(self, now: float) -> None:
+        start, count, last = self._rate_window
+        if now - start >= 1.0:
+            self._rate_window = (now, 1, count if now - start < 2.0 else 0)
+        else:
+            self._rate_window = (start, count + 1, last)
+
+    def _completion_rate(self) -> int:
+        """Attempts ended per second, over the last whole one-second window."""
+        start, count, last = self._rate_window
+        return max(count, last) if self.backend.now() - start < 2.0 else 0
 
     def _fill(self) -> bool:
         """Submit retries, resumes and new trials until the target number is in flight.
@@ -253,15 +265,16 @@ class Tuner:
             trial.budget = suggestion.budget
             trial.checkpoint_trial_id = suggestion.checkpoint_trial_id
             trial.attempt += 1
-            self.journal.write(
-                "resumed",
-                time=now,
-                trial_id=trial.trial_id,
-                attempt=trial.attempt,
-                config=trial.config,
-                budget=trial.budget,
-                checkpoint_trial_id=trial.checkpoint_trial_id,
-            )
+            if self._journaling:
+                self.journal.write(
+                    "resumed",
+                    time=now,
+                    trial_id=trial.trial_id,
+                    attempt=trial.attempt,
+                    config=trial.config,
+                    budget=trial.budget,
+                    checkpoint_trial_id=trial.checkpoint_trial_id,
+                )
             self.stats.paused -= 1
             self._submit(trial, now)
             return
@@ -276,14 +289,15 @@ class Tuner:
         self._next_id += 1
         self.trials[trial.trial_id] = trial
         self.stats.created += 1
-        self.journal.write(
-            "created",
-            time=now,
-            trial_id=trial.trial_id,
-            config=trial.config,
-            budget=trial.budget,
-            checkpoint_trial_id=trial.checkpoint_trial_id,
-        )
+        if self._journaling:
+            self.journal.write(
+                "created",
+                time=now,
+                trial_id=trial.trial_id,
+                config=trial.config,
+                budget=trial.budget,
+                checkpoint_trial_id=trial.checkpoint_trial_id,
+            )
         self._submit(trial, now)
 
     def _submit(self, trial: Trial, now: float) -> None:
@@ -291,7 +305,10 @@ class Tuner:
         self._in_flight[trial.trial_id] = trial.attempt
         self._seen_reports[trial.trial_id] = 0
         self._decided.pop(trial.trial_id, None)
-        self.journal.write("submitted", time=now, trial_id=trial.trial_id, attempt=trial.attempt)
+        if self._journaling:
+            self.journal.write(
+                "submitted", time=now, trial_id=trial.trial_id, attempt=trial.attempt
+            )
         if self._replaying:
             return
         self.backend.submit(
@@ -314,28 +331,30 @@ class Tuner:
         return self.trials[trial_id]
 
     def _handle(self, event: Event) -> None:
-        trial = self._current(event.trial_id, event.attempt)
-        if trial is None:
-            return
-        if isinstance(event, Started):
-            self._on_started(trial, event)
-        elif isinstance(event, Reported):
-            self._on_reported(trial, event.time, event.step, event.metrics)
-        elif isinstance(event, Finished):
-            self._on_finished(trial, event)
-        elif isinstance(event, Lost):
-            self._on_lost(trial, event)
-        else:  # pragma: no cover - the Event union is closed
+        if self._in_flight.get(event.trial_id) != event.attempt:
+            return  # a stale event of an attempt that already ended or was cancelled
+        trial = self.trials[event.trial_id]
+        kind = type(event)  # dispatch on the exact type: this runs for every event
+        if kind is Finished:
+            self._on_finished(trial, event)  # type: ignore[arg-type]
+        elif kind is Started:
+            self._on_started(trial, event)  # type: ignore[arg-type]
+        elif kind is Reported:
+            self._on_reported(trial, event.time, event.step, event.metrics)  # type: ignore[union-attr]
+        elif kind is Lost:
+            self._on_lost(trial, event)  # type: ignore[arg-type]
+        else:
             raise TypeError(f"unknown event {event!r}")
 
     def _on_started(self, trial: Trial, event: Started) -> None:
-        self.journal.write(
-            "started",
-            time=event.time,
-            trial_id=trial.trial_id,
-            attempt=trial.attempt,
-            worker=event.worker,
-        )
+        if self._journaling:
+            self.journal.write(
+                "started",
+                time=event.time,
+                trial_id=trial.trial_id,
+                attempt=trial.attempt,
+                worker=event.worker,
+            )
         trial.status = TrialStatus.RUNNING
         trial.worker = event.worker
         if trial.started_at is None:
@@ -345,14 +364,15 @@ class Tuner:
 
     def _on_reported(self, trial: Trial, time: float, step: float, metrics: dict[str, Any]) -> None:
         self._seen_reports[trial.trial_id] += 1
-        self.journal.write(
-            "reported",
-            time=time,
-            trial_id=trial.trial_id,
-            attempt=trial.attempt,
-            step=step,
-            metrics=metrics,
-        )
+        if self._journaling:
+            self.journal.write(
+                "reported",
+                time=time,
+                trial_id=trial.trial_id,
+                attempt=trial.attempt,
+                step=step,
+                metrics=metrics,
+            )
         self.reports.append(ReportRecord(trial.trial_id, trial.attempt, time, step, metrics))
         self.stats.reports += 1
         if trial.status is TrialStatus.PENDING:
@@ -365,13 +385,14 @@ class Tuner:
         decision = self.scheduler.on_trial_report(trial, step, metrics, time)
         if decision is not Decision.CONTINUE:
             self._decided[trial.trial_id] = decision
-            self.journal.write(
-                "decided",
-                time=time,
-                trial_id=trial.trial_id,
-                attempt=trial.attempt,
-                decision=decision.value,
-            )
+            if self._journaling:
+                self.journal.write(
+                    "decided",
+                    time=time,
+                    trial_id=trial.trial_id,
+                    attempt=trial.attempt,
+                    decision=decision.value,
+                )
             if not self._replaying:
                 self.backend.stop(trial.trial_id, trial.attempt, pause=decision is Decision.PAUSE)
 
@@ -382,7 +403,7 @@ class Tuner:
         if event.worker is not None:
             trial.worker = event.worker
         del self._in_flight[trial.trial_id]
-        self._recent_ends.append(event.time)
+        self._count_completion(event.time)
         if event.outcome is Outcome.ERROR:
             self._on_user_failure(trial, event)
             return
@@ -390,27 +411,29 @@ class Tuner:
         if event.outcome is Outcome.RETURNED:
             trial.last_metrics.update(event.metrics)
             trial.status = TrialStatus.COMPLETED
-            self.journal.write(
-                "completed",
-                time=event.time,
-                trial_id=trial.trial_id,
-                attempt=trial.attempt,
-                metrics=event.metrics,
-                worker=trial.worker,
-            )
+            if self._journaling:
+                self.journal.write(
+                    "completed",
+                    time=event.time,
+                    trial_id=trial.trial_id,
+                    attempt=trial.attempt,
+                    metrics=event.metrics,
+                    worker=trial.worker,
+                )
             self.stats.completed += 1
             self._observe(trial)
             self.scheduler.on_trial_complete(trial, event.metrics, event.time)
             return
         paused = event.outcome is Outcome.PAUSED
         trial.status = TrialStatus.PAUSED if paused else TrialStatus.STOPPED
-        self.journal.write(
-            "paused" if paused else "stopped",
-            time=event.time,
-            trial_id=trial.trial_id,
-            attempt=trial.attempt,
-            worker=trial.worker,
-        )
+        if self._journaling:
+            self.journal.write(
+                "paused" if paused else "stopped",
+                time=event.time,
+                trial_id=trial.trial_id,
+                attempt=trial.attempt,
+                worker=trial.worker,
+            )
         if paused:
             self.stats.paused += 1
         else:
@@ -421,15 +444,16 @@ class Tuner:
         trial.user_failures += 1
         trial.error = event.error
         retry = trial.user_failures <= self.max_retries and not self._closing
-        self.journal.write(
-            "failed",
-            time=event.time,
-            trial_id=trial.trial_id,
-            attempt=trial.attempt,
-            kind="user",
-            error=event.error,
-            retry=retry,
-        )
+        if self._journaling:
+            self.journal.write(
+                "failed",
+                time=event.time,
+                trial_id=trial.trial_id,
+                attempt=trial.attempt,
+                kind="user",
+                error=event.error,
+                retry=retry,
+            )
         if retry:
             self.stats.user_retries += 1
             trial.attempt += 1
@@ -446,15 +470,16 @@ class Tuner:
         if event.started:
             trial.infra_failures += 1
         give_up = trial.infra_failures > self.max_worker_losses
-        self.journal.write(
-            "lost",
-            time=event.time,
-            trial_id=trial.trial_id,
-            attempt=trial.attempt,
-            reason=event.reason,
-            started=event.started,
-            retry=not give_up,
-        )
+        if self._journaling:
+            self.journal.write(
+                "lost",
+                time=event.time,
+                trial_id=trial.trial_id,
+                attempt=trial.attempt,
+                reason=event.reason,
+                started=event.started,
+                retry=not give_up,
+            )
         if give_up:
             trial.status = TrialStatus.FAILED
             trial.ended_at = event.time
@@ -482,7 +507,7 @@ class Tuner:
     # ------------------------------------------------------------------ stopping
 
     def _check_stop(self) -> None:
-        if self._closing:
+        if self._closing or (self.time_budget is None and self.target is None):
             return
         reason = None
         now = self.backend.now()
@@ -506,7 +531,8 @@ class Tuner:
             self.backend.cancel(trial_id, attempt)
             trial = self.trials[trial_id]
             trial.status = TrialStatus.CANCELLED
-            self.journal.write("cancelled", time=now, trial_id=trial_id, attempt=attempt)
+            if self._journaling:
+                self.journal.write("cancelled", time=now, trial_id=trial_id, attempt=attempt)
         self._in_flight.clear()
         for trial_id in self._retry:
             self.trials[trial_id].status = TrialStatus.CANCELLED
@@ -524,6 +550,7 @@ class Tuner:
         resume from their checkpoints and, like a lost worker, this is not charged to them.
         """
         journal, self.journal = self.journal, NullJournal()
+        journaling, self._journaling = self._journaling, False
         self._replaying = True
         used = 0
         try:
@@ -532,6 +559,7 @@ class Tuner:
             self._requeue_in_flight()
         finally:
             self.journal = journal
+            self._journaling = journaling
             self._replaying = False
             self._closing = False
             self.stop_reason = None
