@@ -32,6 +32,7 @@ from distributed import Client, Future
 from distributed.client import FutureCancelledError
 
 from daskhpo.backend import AttemptSpec, Event, Finished, Lost, Outcome, Reported, Started
+from daskhpo.clusters import remaining_lifetime
 from daskhpo.reporting import request_stop, run_attempt
 
 logger = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ class _Attempt:
     future: Future[Any]
     worker: str | None = None
     done: bool = False  # its outcome has been turned into an event
+    workers: tuple[str, ...] | None = None  # placement restriction (workers that live long enough)
 
 
 def trial_dir(experiment_dir: Path, trial_id: int) -> Path:
@@ -90,6 +92,12 @@ class DaskBackend:
         self._capacity = 0
         self._workers: dict[str, dict[str, Any]] = {}
         self._capacity_checked_at = -math.inf
+        self._known_workers: set[str] = set()  # every worker address seen so far
+        self._deadlines: dict[str, float] = {}  # worker -> when it retires (this clock; inf: never)
+        #: Seconds an attempt is expected to run. When set, attempts go only to workers that
+        #: live at least that much longer (SLURM walltime, Dask ``--lifetime``), and capacity()
+        #: counts only their slots.
+        self.expected_duration: float | None = None
         client.subscribe_topic(self.topic, self._on_topic)
 
     # ------------------------------------------------------------------ clock and capacity
@@ -104,6 +112,7 @@ class DaskBackend:
         self._capacity_checked_at = now
         info = self.client.scheduler_info(n_workers=-1)
         self._workers = dict(info.get("workers", {}))
+        self._known_workers.update(self._workers)
         self._capacity = sum(self._slots(w) for w in self._workers.values())
 
     def _slots(self, worker: dict[str, Any]) -> int:
@@ -119,7 +128,47 @@ class DaskBackend:
 
     def capacity(self) -> int:
         self._refresh()
+        if self.expected_duration is not None:
+            return self.capacity_for(self.expected_duration)
         return self._capacity
+
+    # ------------------------------------------------------------------ workers' lifetimes
+
+    def worker_deadlines(self) -> dict[str, float]:
+        """When each worker that has a limit retires, on this backend's clock.
+
+        The limit is the earlier of Dask's ``--lifetime`` and the SLURM job's walltime, asked of
+        each worker once (``client.run``); workers without a limit are left out.
+        """
+        self._refresh()
+        new = [a for a in self._workers if a not in self._deadlines]
+        if new:
+            try:
+                left = self.client.run(remaining_lifetime, workers=new)
+            except Exception as exc:  # a worker that just left; ask again next time
+                logger.debug("could not ask workers for their lifetime: %s", exc)
+                left = {}
+            now = self.now()
+            for address in new:
+                if address in left:
+                    seconds = left[address]
+                    self._deadlines[address] = math.inf if seconds is None else now + seconds
+        return {a: d for a, d in self._deadlines.items() if a in self._workers and math.isfinite(d)}
+
+    def _long_lived(self, duration: float) -> list[str] | None:
+        """Workers that live ``duration`` seconds more; None when every worker does."""
+        deadlines = self.worker_deadlines()
+        limit = self.now() + duration
+        if all(d >= limit for d in deadlines.values()):
+            return None
+        return [a for a in self._workers if deadlines.get(a, math.inf) >= limit]
+
+    def capacity_for(self, duration: float) -> int:
+        """Slots for our trials on workers that live at least ``duration`` seconds more."""
+        workers = self._long_lived(duration)
+        if workers is None:
+            return self._capacity
+        return sum(self._slots(self._workers[a]) for a in workers)
 
     def pending_capacity(self) -> bool:
         if self._expect_more_workers is not None:
@@ -160,6 +209,10 @@ class DaskBackend:
         for spec in self._outbox:
             groups.setdefault(tuple(sorted(spec.resources.items())), []).append(spec)
         self._outbox = []
+        placement: tuple[str, ...] | None = None
+        if self.expected_duration is not None:
+            long_lived = self._long_lived(self.expected_duration)
+            placement = None if long_lived is None else tuple(long_lived)
         for resources, specs in groups.items():
             keys = [self._key(s.trial_id, s.attempt) for s in specs]
             options = [self._options(s, k) for s, k in zip(specs, keys, strict=True)]
@@ -170,11 +223,15 @@ class DaskBackend:
                 key=keys,
                 pure=False,
                 resources=dict(resources) or None,
+                workers=list(placement) if placement else None,
+                allow_other_workers=False,
                 retries=0,
                 batch_size=None,
             )
             for spec, key, future in zip(specs, keys, futures, strict=True):
-                self._attempts[key] = _Attempt(spec.trial_id, spec.attempt, future)
+                self._attempts[key] = _Attempt(
+                    spec.trial_id, spec.attempt, future, workers=placement or None
+                )
 
     def _options(self, spec: AttemptSpec, key: str) -> dict[str, Any]:
         checkpoint_from = None
@@ -243,7 +300,46 @@ class DaskBackend:
             done_keys = [k for k, r in self._attempts.items() if r.future.done()]
             if done_keys:
                 events.extend(self._from_futures(done_keys))
+            events.extend(self._lost_with_workers())
         return events
+
+    def _lost_with_workers(self) -> list[Event]:
+        """Attempts whose worker left while they ran, or whose allowed workers all left.
+
+        A worker that retires (Dask ``--lifetime``, adaptive scale-down) leaves *gracefully*:
+        Dask moves its running task elsewhere and starts it again from scratch, behind the
+        driver's back, no error ever raised. The driver instead counts the attempt as lost
+        with its worker and resubmits it as a new attempt, which resumes from its checkpoint.
+        """
+        if not self._attempts:
+            return []
+        self._refresh()
+        events: list[Event] = []
+        for key, record in list(self._attempts.items()):
+            if record.done:
+                continue
+            if record.worker is not None:
+                if record.worker in self._workers or record.worker not in self._known_workers:
+                    continue
+                reason = f"its worker {record.worker} left while it ran (retired or lost)"
+            elif record.workers is not None and not set(record.workers) & set(self._workers):
+                reason = "every worker that could finish it in time has left"
+            else:
+                continue
+            events.append(self._lose(key, record, reason))
+        return events
+
+    def _lose(self, key: str, record: _Attempt, reason: str) -> Lost:
+        """End an attempt as lost: cancel its task and stop any copy Dask restarted."""
+        record.done = True
+        self._attempts.pop(key, None)
+        record.future.cancel()
+        if record.worker is not None:
+            with contextlib.suppress(Exception):
+                self.client.run(request_stop, key, False, wait=False)
+        return Lost(
+            record.trial_id, record.attempt, self.now(), reason, started=record.worker is not None
+        )
 
     def _from_topic(self, message: Any) -> list[Event]:
         kind, key = message[0], message[1]
@@ -252,6 +348,9 @@ class DaskBackend:
             return []
         now = self.now()
         if kind == "start":
+            if record.worker is not None and record.worker != message[2]:
+                # Dask restarted the task elsewhere: its first worker retired while it ran.
+                return [self._lose(key, record, f"its worker {record.worker} retired while it ran")]
             record.worker = message[2]
             return [Started(record.trial_id, record.attempt, now, message[2])]
         if kind == "report":
@@ -361,8 +460,13 @@ class DaskBackend:
         future = self.client.submit(_objective_loads, self.objective, pure=False)
         try:
             future.result(timeout=timeout)
-        except TimeoutError:
+        except TimeoutError as exc:
             future.cancel()
+            raise ObjectiveNotLoadable(
+                f"no worker ran a one-line check of the objective within {timeout:g} s: the "
+                "workers may be unable to unpickle it (its module is not importable there) or "
+                "the cluster is saturated by other work; check the worker logs"
+            ) from exc
         except Exception as exc:
             name = getattr(self.objective, "__qualname__", repr(self.objective))
             module = getattr(self.objective, "__module__", "?")

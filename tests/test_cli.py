@@ -1,0 +1,254 @@
+"""The daskhpo command: fast checks with click's CliRunner, real runs in subprocesses."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from click.testing import CliRunner, Result
+
+from daskhpo.cli import _Commands, main
+from daskhpo.experiment import ExperimentError
+from daskhpo.journal import JOURNAL_NAME, Journal
+from daskhpo.results import trials_frame
+
+OBJECTIVE = """
+from scaling import scale
+
+
+def objective(config):
+    return scale * (config["x"] - 0.5) ** 2 + config["n"]
+
+
+def always_fails(config):
+    raise RuntimeError(f"objective failed for x={config['x']:.3f}")
+"""
+
+
+def write_experiment(directory: Path, **overrides: object) -> Path:
+    """An objective module, its helper, and an experiment file, in a directory of their own."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "mymodel.py").write_text(OBJECTIVE)
+    (directory / "scaling.py").write_text("scale = 2.0\n")
+    data: dict[str, object] = {
+        "objective": "mymodel:objective",
+        "space": {"x": {"uniform": [0.0, 1.0]}, "n": {"randint": [0, 2]}, "epochs": 3},
+        "metric": "loss",
+        "num_trials": 200,
+        "seed": 1,
+        "cluster": {"local": {"n_workers": 1}},
+    }
+    data.update(overrides)
+    path = directory / "experiment.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def invoke(*args: str | Path) -> Result:
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def assert_bad_input(result: Result, *expected: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    message = result.stderr.strip()
+    assert "\n\n" not in message  # one paragraph
+    for part in expected:
+        assert part in message
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_help_lists_the_commands() -> None:
+    result = invoke("--help")
+    assert result.exit_code == 0
+    for command in ("run", "demo", "status", "report"):
+        assert f"  {command} " in result.output
+    has_simulate = importlib.util.find_spec("simulate.cli") is not None
+    assert ("  simulate " in result.output) == has_simulate
+
+
+def test_missing_experiment_file(tmp_path: Path) -> None:
+    assert_bad_input(invoke("run", tmp_path / "nope.yaml"), "error:", "nope.yaml", "does not exist")
+
+
+def test_unknown_key(tmp_path: Path) -> None:
+    path = write_experiment(tmp_path, num_trails=3)
+    assert_bad_input(invoke("run", path), "unknown key 'num_trails'", "did you mean 'num_trials'")
+
+
+def test_malformed_yaml(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("objective: a:b\nspace:\n  x: {uniform: [0, 1]\nmetric: loss\n")
+    assert_bad_input(invoke("run", path), str(path), "invalid YAML at line 4")
+
+
+def test_objective_that_does_not_import(tmp_path: Path) -> None:
+    path = write_experiment(tmp_path, objective="mymodle:objective")
+    assert_bad_input(invoke("run", path), "module 'mymodle' not found", str(tmp_path))
+
+
+def test_bad_overrides(tmp_path: Path) -> None:
+    path = write_experiment(tmp_path)
+    assert_bad_input(invoke("run", path, "--trials", "0"), "--trials", "got 0")
+    not_a_number = invoke("run", path, "--trials", "many")  # click's own usage error
+    assert not_a_number.exit_code == 2
+    assert "'many' is not a valid integer" in not_a_number.stderr
+    remote = write_experiment(tmp_path / "remote", cluster={"address": "tcp://127.0.0.1:1"})
+    assert_bad_input(invoke("run", remote, "--workers", "2"), "--workers 2", "'address'")
+
+
+def test_debug_shows_the_exception(tmp_path: Path) -> None:
+    path = write_experiment(tmp_path, mode="maximise")
+    result = invoke("--debug", "run", path)
+    assert isinstance(result.exception, ExperimentError)
+    assert "'maximise'" in str(result.exception)
+
+
+def test_status_and_report_need_an_experiment_directory(tmp_path: Path) -> None:
+    assert_bad_input(invoke("status", tmp_path / "nothing"), "is not a directory")
+    assert_bad_input(invoke("report", tmp_path), "not an experiment directory", "experiment.json")
+
+
+def test_optional_commands_absent_or_broken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "brokencmds.py").write_text("raise RuntimeError('bug in the module')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    lazy = {**_Commands.lazy, "ghost": "no_such_package_xyz.cli:ghost", "broken": "brokencmds:c"}
+    monkeypatch.setattr(_Commands, "lazy", lazy)
+    help_text = invoke("--help").output
+    assert "ghost" not in help_text
+    assert "  broken " in help_text
+    assert "  run " in help_text  # a broken optional command does not take the others down
+    assert invoke("ghost").exit_code == 2  # no such command
+    broken = invoke("broken")
+    assert broken.exit_code == 1
+    assert "failed to load: RuntimeError: bug in the module" in broken.stderr
+
+
+# --------------------------------------------------------------------------- status / report
+
+
+def fake_running_search(directory: Path) -> None:
+    """An experiment directory as a running search leaves it: a journal, no trials.csv."""
+    directory.mkdir()
+    space = {"x": {"uniform": [0.0, 1.0]}, "epochs": 3}
+    (directory / "experiment.json").write_text(
+        f'{{"metric": "loss", "mode": "min", "num_trials": 10, "space": {space!r}}}'.replace(
+            "'", '"'
+        )
+    )
+    journal = Journal(directory / JOURNAL_NAME)
+    for trial_id, x in enumerate([0.25, 0.75, 0.5]):
+        config = {"x": x, "epochs": 3}
+        journal.write("created", time=0.1 * trial_id, trial_id=trial_id, config=config)
+        journal.write("submitted", time=0.1 * trial_id, trial_id=trial_id, attempt=0)
+        journal.write("started", time=0.2, trial_id=trial_id, attempt=0, worker="tcp://w:1")
+    journal.write("completed", time=1.0, trial_id=0, attempt=0, metrics={"loss": 0.3})
+    journal.write("completed", time=1.5, trial_id=1, attempt=0, metrics={"loss": 0.1})
+    journal.write("reported", time=1.6, trial_id=2, attempt=0, step=1, metrics={"loss": 0.7})
+    journal.close()
+
+
+def test_status_of_a_running_search(tmp_path: Path) -> None:
+    fake_running_search(tmp_path / "exp")
+    result = invoke("status", tmp_path / "exp")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "in progress" in out
+    assert "Trials: 3 of 10 created; running 1, completed 2" in out
+    assert "Best loss = 0.1 (trial 1): x=0.75" in out
+    assert "epochs=" not in out  # constants are not hyperparameters worth a column
+
+
+def test_report_falls_back_to_the_journal(tmp_path: Path) -> None:
+    fake_running_search(tmp_path / "exp")
+    result = invoke("report", tmp_path / "exp", "--top", "1")
+    assert result.exit_code == 0, result.output
+    assert f"3 trials from {tmp_path / 'exp' / JOURNAL_NAME}" in result.stdout
+    assert "Best 1 (min)" in result.stdout
+    assert "0.75" in result.stdout  # trial 1's x
+    assert "0.25" not in result.stdout  # trial 0 is second best: not in the top 1
+
+
+# --------------------------------------------------------------------------- real runs
+
+
+def daskhpo(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run the command in a fresh interpreter, as a user would."""
+    env = {**os.environ, "COLUMNS": "160"}
+    return subprocess.run(
+        [sys.executable, "-m", "daskhpo.cli", *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+
+
+@pytest.mark.slow
+def test_run_status_report_in_subprocesses(tmp_path: Path) -> None:
+    # The objective sits in exp/, which is not the working directory nor on any path.
+    path = write_experiment(tmp_path / "exp")
+    done = daskhpo("run", path, "--trials", "20", "--workers", "2", "--dir", "out", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    out_dir = tmp_path / "out"
+    assert f"Results: {out_dir}" in done.stdout
+    assert "Best 5 trials (min)" in done.stdout
+    trials = pd.read_csv(out_dir / "trials.csv")
+    expected = trials_frame([], ["x", "n", "epochs"], ["loss"]).columns
+    assert list(trials.columns) == list(expected)
+    assert len(trials) == 20
+    assert set(trials["status"]) == {"COMPLETED"}
+    assert trials["loss"].tolist() == pytest.approx(
+        (2.0 * (trials["config/x"] - 0.5) ** 2 + trials["config/n"]).tolist()
+    )
+    assert trials["worker"].nunique() == 2
+    saved = yaml.safe_load((out_dir / "experiment.yaml").read_text())
+    assert saved["num_trials"] == 20
+    assert saved["cluster"] == {"local": {"n_workers": 2}}
+
+    status = daskhpo("status", "out", cwd=tmp_path)
+    assert status.returncode == 0, status.stderr
+    assert "finished (nothing left to run)" in status.stdout
+    assert "Trials: 20 of 20 created; completed 20" in status.stdout
+
+    report = daskhpo("report", "out", "--top", "1", cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    best = trials.loc[trials["loss"].idxmin()]
+    assert f"20 trials from {Path('out') / 'trials.csv'}" in report.stdout
+    rows = re.findall(r"^│\s*(\d+) │", report.stdout, flags=re.MULTILINE)
+    assert rows == [str(best["trial_id"])]
+
+
+@pytest.mark.slow
+def test_demo_in_a_subprocess(tmp_path: Path) -> None:
+    done = daskhpo("demo", "--trials", "20", "--dir", "demo", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    trials = pd.read_csv(tmp_path / "demo" / "trials.csv")
+    assert len(trials) == 20
+    assert set(trials["status"]) == {"COMPLETED"}
+    assert {"config/lr", "config/layers", "config/opt", "config/max_epochs", "loss"} <= set(
+        trials.columns
+    )
+    assert f"{trials['loss'].min():.6g}" in done.stdout
+
+
+@pytest.mark.slow
+def test_a_search_where_every_trial_fails_exits_1(tmp_path: Path) -> None:
+    path = write_experiment(tmp_path / "exp", objective="mymodel:always_fails")
+    result = invoke("run", path, "--trials", "3", "--dir", tmp_path / "out", "--quiet")
+    assert result.exit_code == 1, result.output
+    assert "no trial completed" in result.stderr
+    assert "RuntimeError: objective failed for x=" in result.stderr
+    assert "failed 3" in result.stdout
