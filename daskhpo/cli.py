@@ -202,26 +202,37 @@ def _run(
 ) -> None:
     from daskhpo.experiment import ExperimentSpec, prepare_run
 
-    console = _console()
     with _user_errors(ctx):
         spec = ExperimentSpec.from_file(experiment)
         prepared = prepare_run(spec, trials=trials, workers=workers, experiment_dir=directory)
+    _execute(ctx, prepared, quiet=quiet, resume=False)
+
+
+def _execute(ctx: click.Context, prepared: Any, *, quiet: bool, resume: bool) -> None:
+    """Run (or continue) a prepared search, print its best trials, and set the exit code."""
+    console = _console()
+    with _user_errors(ctx):
         if not quiet:
             total = prepared.spec.num_trials
+            verb = "Resuming" if resume else "Running"
             console.print(
-                f"Running {prepared.spec.objective} ({total if total else 'until the budget'} "
+                f"{verb} {prepared.spec.objective} ({total if total else 'until the budget'} "
                 f"trials, {prepared.spec.metric} {prepared.spec.mode}); results in "
                 f"{prepared.experiment_dir}",
                 soft_wrap=True,
             )
         try:
-            result = prepared.run(progress=False if quiet else None)
+            result = prepared.run(progress=False if quiet else None, resume=resume)
         except KeyboardInterrupt:  # before the search loop took over (cluster start-up)
             click.echo(f"interrupted; nothing ran yet in {prepared.experiment_dir}", err=True)
             ctx.exit(EXIT_INTERRUPTED)
     _print_result(console, result, list(prepared.spec.space.domains))
     if result.interrupted:
-        click.echo(f"interrupted; the trials so far are in {prepared.experiment_dir}", err=True)
+        click.echo(
+            f"interrupted; the trials so far are in {prepared.experiment_dir}. "
+            f"Continue with: daskhpo resume {prepared.experiment_dir}",
+            err=True,
+        )
         ctx.exit(EXIT_INTERRUPTED)
     if result.count(TrialStatus.COMPLETED) == 0:
         click.echo(f"error: no trial completed. The first error, {_first_error(result)}", err=True)
@@ -360,6 +371,22 @@ def report(ctx: click.Context, directory: Path, top: int) -> None:
         )
     else:
         console.print(f"No completed trial with a value of {info.metric} yet.")
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--quiet", "-q", is_flag=True, help="No live progress line.")
+@click.pass_context
+def resume(ctx: click.Context, directory: Path, quiet: bool) -> None:
+    """Continue the search in DIRECTORY after a crash, Ctrl-C or a spent time budget.
+
+    Completed trials are kept; trials that were running restart from their checkpoints.
+    """
+    from daskhpo.experiment import prepare_resume
+
+    with _user_errors(ctx):
+        prepared = prepare_resume(directory)
+    _execute(ctx, prepared, quiet=quiet, resume=True)
 
 
 # More commands register above this line with @main.command(); optional ones that live in

@@ -188,32 +188,35 @@ def test_resume_refuses_a_changed_space_or_a_non_experiment(dask_client, tmp_pat
         )
 
 
-DRIVER = textwrap.dedent(
-    """
-    import sys
-    import daskhpo as dh
-    from tests import ft_objectives
-
-    dh.tune(ft_objectives.checkpointed,
-            {"x": dh.uniform(-1, 1), "steps": 6, "step_time": 0.1},
-            metric="loss", num_trials=12, seed=5, experiment_dir=sys.argv[1],
-            cluster={"local": {"n_workers": 2}}, progress=False)
-    """
-)
+EXPERIMENT_YAML = """
+objective: tests.ft_objectives:checkpointed
+space:
+  x: {uniform: [-1, 1]}
+  steps: 6
+  step_time: 0.1
+metric: loss
+num_trials: 12
+seed: 5
+cluster: {local: {n_workers: 2}}
+"""
 
 
 @pytest.mark.slow
-def test_driver_killed_midway_resumes_without_rerunning_completed_trials(dask_client, tmp_path):
+def test_daskhpo_run_killed_midway_then_daskhpo_resume_finishes_without_reruns(tmp_path):
+    (tmp_path / "experiment.yaml").write_text(EXPERIMENT_YAML)
     exp = tmp_path / "exp"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "daskhpo.cli"]
     proc = subprocess.Popen(
-        [sys.executable, "-c", DRIVER, str(exp)],
-        cwd=ROOT,
+        [*command, "run", str(tmp_path / "experiment.yaml"), "--dir", str(exp), "--quiet"],
+        cwd=tmp_path,
+        env=env,
         start_new_session=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             done = (
                 [r for r in _journal(exp) if r["event"] == "completed"]
@@ -224,28 +227,37 @@ def test_driver_killed_midway_resumes_without_rerunning_completed_trials(dask_cl
                 break
             time.sleep(0.05)
         else:
-            pytest.fail("the driver completed no trials within 60 s")
+            pytest.fail("the driver completed no trials within 90 s")
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # the driver and its workers die together
         proc.wait()
     completed_before = {r["trial_id"] for r in _journal(exp) if r["event"] == "completed"}
     assert 3 <= len(completed_before) < 12
-    result = dh.tune(
-        ft_objectives.checkpointed,
-        {"x": dh.uniform(-1, 1), "steps": 6, "step_time": 0.1},
-        metric="loss",
-        num_trials=12,
-        client=dask_client,
-        experiment_dir=exp,
-        resume=True,
+    resumed = subprocess.run(
+        [*command, "resume", str(exp), "--quiet"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
-    assert result.count("COMPLETED") == 12
-    assert sorted(result.trials["trial_id"]) == list(range(12))
+    assert resumed.returncode == 0, resumed.stderr
+    completed = [r["trial_id"] for r in _journal(exp) if r["event"] == "completed"]
+    assert sorted(completed) == list(range(12))  # each exactly once, across both runs
     for trial_id in completed_before:
         done = exp / "trials" / f"trial_{trial_id:05d}" / "done.log"
         assert done.read_text().count("done") == 1, f"trial {trial_id} ran again"
-    events = [r["event"] for r in _journal(exp)]
-    assert "resume" in events
+    assert "resume" in [r["event"] for r in _journal(exp)]
+    status = subprocess.run(
+        [*command, "status", str(exp)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert status.returncode == 0
+    assert "12" in status.stdout
 
 
 @settings(max_examples=60, deadline=None)
