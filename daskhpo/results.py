@@ -118,11 +118,21 @@ class Result:
 
     @property
     def best_trial(self) -> Trial | None:
-        """The completed trial with the best final metric (stopped trials do not count)."""
+        """The completed trial with the best final metric.
+
+        Like Optuna's ``best_trial``, trials stopped or paused by a scheduler do not count:
+        their last values were measured at a lower fidelity. Only when no trial completed
+        does the best last value of a stopped or paused trial stand in.
+        """
+        return self._best_of({TrialStatus.COMPLETED}) or self._best_of(
+            {TrialStatus.STOPPED, TrialStatus.PAUSED}
+        )
+
+    def _best_of(self, statuses: set[TrialStatus]) -> Trial | None:
         best: Trial | None = None
         best_value: float | None = None
         for t in self.trials_list:
-            if t.status is not TrialStatus.COMPLETED:
+            if t.status not in statuses:
                 continue
             value = t.metric_value(self.metric)
             if value is not None and (best_value is None or better(value, best_value, self.mode)):
