@@ -22,9 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from daskhpo.gpus import pinned
+
 #: Worker-global stop requests: task key -> True for pause, False for stop.
 _STOP_REQUESTS: dict[str, bool] = {}
 _local = threading.local()
+#: Worker statuses that mean the worker is going away.
+_LEAVING = frozenset({"closing", "closing_gracefully", "closed", "failed"})
 
 
 class TrialStopped(Exception):
@@ -51,6 +55,8 @@ class TrialContext:
     resources: dict[str, float] = field(default_factory=dict)
     reports: list[tuple[float, float, dict[str, Any]]] = field(default_factory=list)
     log_event: Callable[[str, Any], None] | None = None
+    devices: list[str] = field(default_factory=list)  # GPUs pinned for it (CUDA_VISIBLE_DEVICES)
+    worker: Any = None  # the Dask worker it runs on
 
 
 def current_trial() -> TrialContext | None:
@@ -108,12 +114,19 @@ def report(step: float, /, **metrics: Any) -> None:
     paused = _STOP_REQUESTS.get(ctx.key)
     if paused is not None:
         raise TrialStopped(paused=paused)
+    if getattr(getattr(ctx.worker, "status", None), "name", "running") in _LEAVING:
+        # The worker retires (lifetime, walltime, scale-down) and Dask cannot stop this thread:
+        # end here; the driver resubmits the trial, which resumes from its checkpoint.
+        raise TrialStopped(paused=True)
     if ctx.budget is not None and step >= ctx.budget:
         raise TrialStopped(paused=True)
 
 
-def request_stop(key: str, paused: bool) -> None:
-    """Mark the attempt ``key`` to end at its next report; run on the worker by the driver."""
+async def request_stop(key: str, paused: bool) -> None:
+    """Mark the attempt ``key`` to end at its next report; run on the worker by the driver.
+
+    A coroutine function: ``Client.run(..., wait=False)`` accepts only those.
+    """
     _STOP_REQUESTS[key] = paused
 
 
@@ -149,12 +162,19 @@ def _metrics_from(value: Any, metric: str) -> dict[str, Any]:
     return metrics
 
 
+def _copy_present(source: str, target: str) -> None:
+    """Copy one file, skipping one that vanished meanwhile: the donor may be renaming a
+    temporary file into place while its directory is copied."""
+    with contextlib.suppress(FileNotFoundError):
+        shutil.copy2(source, target)
+
+
 def _seed_checkpoint(source: Path, target: Path) -> None:
     """Replace ``target`` with a copy of ``source`` (PBT exploit)."""
     if target.exists():
         shutil.rmtree(target)
     if source.exists():
-        shutil.copytree(source, target)
+        shutil.copytree(source, target, copy_function=_copy_present)
     else:
         target.mkdir(parents=True, exist_ok=True)
 
@@ -180,6 +200,7 @@ def run_attempt(
     """
     log_event: Callable[[str, Any], None] | None = None
     worker_address = "local"
+    worker: Any = None
     if topic is not None:
         from distributed import get_worker
 
@@ -199,11 +220,18 @@ def run_attempt(
         budget=budget,
         resources=dict(resources or {}),
         log_event=log_event,
+        worker=worker,
     )
     _local.context = ctx
     outcome: dict[str, Any] = {"key": key, "worker": worker_address}
+    # On a worker, a GPU trial gets devices of its own (CUDA_VISIBLE_DEVICES) while it runs.
+    pin: contextlib.AbstractContextManager[list[str]] = (
+        pinned(key, resources) if topic is not None else contextlib.nullcontext([])
+    )
     try:
-        value = objective(dict(config))
+        with pin as devices:
+            ctx.devices = list(devices)
+            value = objective(dict(config))
         outcome["metrics"] = _metrics_from(value, metric)
         outcome["outcome"] = "returned"
     except TrialStopped as stop:
