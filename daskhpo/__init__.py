@@ -6,8 +6,19 @@
 from daskhpo.api import tune
 from daskhpo.reporting import TrialStopped, checkpoint_dir, current_trial, report
 from daskhpo.results import Result
-from daskhpo.schedulers import BatchScheduler, FIFOScheduler, Scheduler
-from daskhpo.searchers import GridSearcher, RandomSearcher, Searcher
+from daskhpo.schedulers import (
+    ASHAScheduler,
+    AsyncHyperbandScheduler,
+    BatchScheduler,
+    FIFOScheduler,
+    HyperbandScheduler,
+    MedianStoppingScheduler,
+    PBTScheduler,
+    Scheduler,
+    SuccessiveHalvingScheduler,
+    hyperband_brackets,
+)
+from daskhpo.searchers import GridSearcher, OptunaSearcher, RandomSearcher, Searcher
 from daskhpo.space import (
     SearchSpace,
     SpaceError,
@@ -23,16 +34,23 @@ from daskhpo.trial import Decision, Suggestion, Trial, TrialStatus
 __version__ = "0.1.0"
 
 __all__ = [
+    "ASHAScheduler",
+    "AsyncHyperbandScheduler",
     "BatchScheduler",
     "Decision",
     "FIFOScheduler",
     "GridSearcher",
+    "HyperbandScheduler",
+    "MedianStoppingScheduler",
+    "OptunaSearcher",
+    "PBTScheduler",
     "RandomSearcher",
     "Result",
     "Scheduler",
     "SearchSpace",
     "Searcher",
     "SpaceError",
+    "SuccessiveHalvingScheduler",
     "Suggestion",
     "Trial",
     "TrialStatus",
@@ -42,6 +60,7 @@ __all__ = [
     "choice",
     "current_trial",
     "grid",
+    "hyperband_brackets",
     "lograndint",
     "loguniform",
     "randint",

@@ -10,21 +10,35 @@ import difflib
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from daskhpo.schedulers.asha import ASHAScheduler
 from daskhpo.schedulers.base import Scheduler
 from daskhpo.schedulers.batch import BatchScheduler
 from daskhpo.schedulers.fifo import FIFOScheduler
+from daskhpo.schedulers.hyperband import AsyncHyperbandScheduler, HyperbandScheduler
+from daskhpo.schedulers.median import MedianStoppingScheduler
+from daskhpo.schedulers.pbt import PBTScheduler
+from daskhpo.schedulers.sha import SuccessiveHalvingScheduler
 from daskhpo.searchers.base import Searcher
 from daskhpo.searchers.grid import GridSearcher
+from daskhpo.searchers.optuna import OptunaSearcher
 from daskhpo.searchers.random import RandomSearcher
 from daskhpo.space import SearchSpace
 
 SCHEDULERS: dict[str, Callable[..., Scheduler]] = {
     "fifo": FIFOScheduler,
     "batch": BatchScheduler,
+    "sha": SuccessiveHalvingScheduler,
+    "hyperband": HyperbandScheduler,
+    "asha": ASHAScheduler,
+    "async_hyperband": AsyncHyperbandScheduler,
+    "ahb": AsyncHyperbandScheduler,
+    "median": MedianStoppingScheduler,
+    "pbt": PBTScheduler,
 }
 SEARCHERS: dict[str, Callable[..., Searcher]] = {
     "random": RandomSearcher,
     "grid": GridSearcher,
+    "optuna": OptunaSearcher,
 }
 
 T = TypeVar("T")

@@ -2,6 +2,7 @@
 
 from daskhpo.searchers.base import Searcher
 from daskhpo.searchers.grid import GridSearcher
+from daskhpo.searchers.optuna import OptunaSearcher
 from daskhpo.searchers.random import RandomSearcher
 
-__all__ = ["GridSearcher", "RandomSearcher", "Searcher"]
+__all__ = ["GridSearcher", "OptunaSearcher", "RandomSearcher", "Searcher"]
