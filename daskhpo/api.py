@@ -93,6 +93,8 @@ def tune(
     progress: bool | None = None,
     callbacks: Sequence[TunerCallback] = (),
     queue_depth: int | None = None,
+    trial_walltime: float | None = None,
+    startup_timeout: float | None = None,
     resume: bool = False,
 ) -> Result:
     """Search ``space`` for the configuration that optimises ``metric`` of ``objective``.
@@ -107,6 +109,11 @@ def tune(
 
     Stops after ``num_trials`` new trials (default: the grid size for grid spaces), after
     ``time_budget`` seconds, or once the best value reaches ``target``.
+
+    On clusters whose workers retire (SLURM walltime, Dask ``--lifetime``), no trial starts on
+    a worker that retires before ``trial_walltime`` seconds (default: learned from finished
+    trials). While workers are on their way (queued jobs) the search waits for them, up to
+    ``startup_timeout`` seconds if given.
 
     With ``resume=True`` and the ``experiment_dir`` of an earlier run (killed, interrupted or
     stopped by its budget), the search continues where it was: finished trials are not run
@@ -131,6 +138,11 @@ def tune(
     max_concurrent = _positive_int("max_concurrent", max_concurrent)
     if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
         raise ValueError(f"max_retries must be an integer >= 0, got {max_retries!r}")
+    for name, value in (("trial_walltime", trial_walltime), ("startup_timeout", startup_timeout)):
+        if value is not None and not (
+            isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+        ):
+            raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
     if time_budget is not None and not (
         isinstance(time_budget, (int, float)) and math.isfinite(time_budget) and time_budget > 0
     ):
@@ -209,6 +221,8 @@ def tune(
                     max_retries=max_retries,
                     max_worker_losses=max_worker_losses,
                     queue_depth=queue_depth,
+                    trial_walltime=trial_walltime,
+                    startup_timeout=startup_timeout,
                     journal=journal,
                     seed=seed,
                     callbacks=all_callbacks,

@@ -359,7 +359,17 @@ class DaskBackend:
             return [self._finished(key, record, message[2])]
         return []
 
-    def _finished(self, key: str, record: _Attempt, outcome: dict[str, Any]) -> Finished:
+    def _finished(self, key: str, record: _Attempt, outcome: dict[str, Any]) -> Finished | Lost:
+        if outcome["outcome"] == "lost":  # it ended because its worker is retiring
+            record.done = True
+            self._attempts.pop(key, None)
+            return Lost(
+                record.trial_id,
+                record.attempt,
+                self.now(),
+                f"its worker {outcome.get('worker')} retired while it ran",
+                started=True,
+            )
         record.done = True
         self._attempts.pop(key, None)
         reports = tuple((self.now(), float(step), dict(m)) for _, step, m in outcome["reports"])

@@ -69,6 +69,8 @@ KNOWN_KEYS = (
     "seed",
     "time_budget",
     "target",
+    "trial_walltime",
+    "startup_timeout",
     "name",
     "experiment_dir",
 )
@@ -222,6 +224,8 @@ class ExperimentSpec:
     seed: int | None = None
     time_budget: float | None = None
     target: float | None = None
+    trial_walltime: float | None = None  # expected seconds per trial (walltime awareness)
+    startup_timeout: float | None = None  # give up waiting for workers after this long
     name: str | None = None
     experiment_dir: Path | None = None  # absolute; relative paths are read from base_dir
     base_dir: Path = Path()  # the experiment file's directory: objective modules live here
@@ -353,6 +357,12 @@ class ExperimentSpec:
             seed=_int(where, "seed", data.get("seed"), 0),
             time_budget=time_budget,
             target=target,
+            trial_walltime=_number(
+                where, "trial_walltime", data.get("trial_walltime"), positive=True
+            ),
+            startup_timeout=_number(
+                where, "startup_timeout", data.get("startup_timeout"), positive=True
+            ),
             name=_check_local_name(where, data.get("name")),
             experiment_dir=experiment_dir,
             base_dir=base,
@@ -384,6 +394,8 @@ class ExperimentSpec:
             "seed": self.seed,
             "time_budget": self.time_budget,
             "target": self.target,
+            "trial_walltime": self.trial_walltime,
+            "startup_timeout": self.startup_timeout,
             "name": self.name,
         }
         data.update({k: v for k, v in optional.items() if v is not None})
@@ -755,6 +767,8 @@ class PreparedRun:
             seed=spec.seed,
             time_budget=spec.time_budget,
             target=spec.target,
+            trial_walltime=spec.trial_walltime,
+            startup_timeout=spec.startup_timeout,
             progress=progress,
             callbacks=callbacks,
             resume=resume,

@@ -42,6 +42,14 @@ class TrialStopped(Exception):
         self.paused = paused
 
 
+class WorkerLeaving(TrialStopped):
+    """Raised by ``report()`` when the trial's worker is retiring: the attempt is lost (not the
+    trial's fault) and the driver resubmits it to resume from its checkpoint."""
+
+    def __init__(self) -> None:
+        super().__init__(paused=True)
+
+
 @dataclass
 class TrialContext:
     """What an attempt knows about itself while it runs."""
@@ -117,7 +125,7 @@ def report(step: float, /, **metrics: Any) -> None:
     if getattr(getattr(ctx.worker, "status", None), "name", "running") in _LEAVING:
         # The worker retires (lifetime, walltime, scale-down) and Dask cannot stop this thread:
         # end here; the driver resubmits the trial, which resumes from its checkpoint.
-        raise TrialStopped(paused=True)
+        raise WorkerLeaving
     if ctx.budget is not None and step >= ctx.budget:
         raise TrialStopped(paused=True)
 
@@ -234,6 +242,8 @@ def run_attempt(
             value = objective(dict(config))
         outcome["metrics"] = _metrics_from(value, metric)
         outcome["outcome"] = "returned"
+    except WorkerLeaving:
+        outcome["outcome"] = "lost"
     except TrialStopped as stop:
         outcome["outcome"] = "paused" if stop.paused else "stopped"
     except Exception:

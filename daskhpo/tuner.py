@@ -91,7 +91,8 @@ class Tuner:
         max_retries: int = 0,
         max_worker_losses: int = 3,
         queue_depth: int | None = None,
-        startup_timeout: float = 60.0,
+        startup_timeout: float | None = None,
+        trial_walltime: float | None = None,
         journal: Journal | None = None,
         seed: int | None = None,
         callbacks: Sequence[TunerCallback] = (),
@@ -112,6 +113,9 @@ class Tuner:
         self.max_worker_losses = max_worker_losses
         self.queue_depth = queue_depth
         self.startup_timeout = startup_timeout
+        self.trial_walltime = trial_walltime
+        self._durations: list[float] = []  # wall time of attempts that ran to the end
+        self._attempt_started: dict[int, float] = {}
         self.journal = journal or NullJournal()
         self._journaling = not isinstance(self.journal, NullJournal)  # skip building records
         self.callbacks = list(callbacks)
@@ -217,6 +221,7 @@ class Tuner:
         self._check_capacity(capacity)
         if capacity <= 0:
             return False
+        self._update_expected_duration()
         self.scheduler.capacity = capacity
         target = self._target_in_flight(capacity)
         now = self.backend.now()
@@ -231,6 +236,21 @@ class Tuner:
             self._apply(suggestion, now)
         return True
 
+    def expected_duration(self) -> float | None:
+        """How long an attempt is expected to run: ``trial_walltime`` if given, else the 90th
+        percentile of the attempts that ran to their end (once there are three)."""
+        if self.trial_walltime is not None:
+            return self.trial_walltime
+        if len(self._durations) < 3:
+            return None
+        return float(np.quantile(self._durations, 0.9))
+
+    def _update_expected_duration(self) -> None:
+        """Tell a backend that knows worker lifetimes (SLURM walltime, Dask ``--lifetime``) how
+        long attempts run, so it starts none on a worker that retires before the end."""
+        if hasattr(self.backend, "expected_duration"):
+            self.backend.expected_duration = self.expected_duration()
+
     def _check_capacity(self, capacity: int) -> None:
         """Fail clearly, instead of waiting forever, when no worker can run a trial."""
         if capacity > 0 or self._in_flight:
@@ -241,9 +261,12 @@ class Tuner:
             self._no_capacity_since = now
             return
         waited = now - self._no_capacity_since
-        if self.backend.pending_capacity() and waited < self.startup_timeout:
-            return
-        if waited < (self.startup_timeout if self.backend.pending_capacity() else 2.0):
+        if self.backend.pending_capacity():
+            # Workers are on their way (jobs queued, a worker restarting): wait for them,
+            # for as long as the user allows (by default as long as they are coming).
+            if self.startup_timeout is None or waited < self.startup_timeout:
+                return
+        elif waited < 2.0:
             return
         wanted = self.resources or {"threads": 1}
         raise NoCapacityError(
@@ -357,6 +380,10 @@ class Tuner:
             )
         trial.status = TrialStatus.RUNNING
         trial.worker = event.worker
+        self._attempt_started[trial.trial_id] = event.time
+        # The worker copied the donor's checkpoint as this attempt started; a later attempt
+        # (after a lost worker) must resume from the trial's own progress instead.
+        trial.checkpoint_trial_id = None
         if trial.started_at is None:
             trial.started_at = event.time
             self.stats.started += 1
@@ -393,7 +420,10 @@ class Tuner:
                     attempt=trial.attempt,
                     decision=decision.value,
                 )
-            if not self._replaying:
+            pauses_itself = (
+                decision is Decision.PAUSE and trial.budget is not None and step >= trial.budget
+            )
+            if not self._replaying and not pauses_itself:
                 self.backend.stop(trial.trial_id, trial.attempt, pause=decision is Decision.PAUSE)
 
     def _on_finished(self, trial: Trial, event: Finished) -> None:
@@ -409,6 +439,9 @@ class Tuner:
             return
         trial.ended_at = event.time
         if event.outcome is Outcome.RETURNED:
+            started = self._attempt_started.get(trial.trial_id)
+            if started is not None and len(self._durations) < 10_000:
+                self._durations.append(event.time - started)
             trial.last_metrics.update(event.metrics)
             trial.status = TrialStatus.COMPLETED
             if self._journaling:
@@ -579,7 +612,8 @@ class Tuner:
                 )
             self._apply(suggestion, now)
         elif event == "resumed":
-            suggestion = self.scheduler.suggest(self._next_id, now, allow_new=False)
+            allow_new = self.num_trials is None or self._next_id < self.num_trials
+            suggestion = self.scheduler.suggest(self._next_id, now, allow_new=allow_new)
             if suggestion is None or suggestion.resume_trial_id != trial_id:
                 suggestion = Suggestion(
                     r["config"],

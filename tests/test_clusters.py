@@ -28,6 +28,7 @@ from daskhpo.clusters import (
     slurm_kwargs,
 )
 from daskhpo.dask_backend import DaskBackend
+from tests import objectives
 
 HAS_JOBQUEUE = importlib.util.find_spec("dask_jobqueue") is not None
 
@@ -326,3 +327,34 @@ def test_backend_knows_worker_lifetimes_and_places_long_trials_on_long_lived_wor
         assert {e.worker for e in finished} == {names["unlimited"]}
     finally:
         backend.close()
+
+
+@pytest.mark.slow
+def test_tune_starts_no_trial_on_a_worker_that_retires_before_the_trial_walltime(
+    two_workers_one_retiring, tmp_path
+):
+    client, names = two_workers_one_retiring
+    space = {"x": dh.uniform(0, 1), "sleep": 0.05}
+    careful = dh.tune(
+        objectives.sleepy,
+        space,
+        metric="loss",
+        num_trials=8,
+        seed=0,
+        client=client,
+        experiment_dir=tmp_path / "a",
+        trial_walltime=600,
+    )
+    assert careful.count("COMPLETED") == 8
+    assert set(careful.trials["worker"]) == {names["unlimited"]}
+    carefree = dh.tune(
+        objectives.sleepy,
+        space,
+        metric="loss",
+        num_trials=8,
+        seed=0,
+        client=client,
+        experiment_dir=tmp_path / "b",
+        max_concurrent=2,
+    )
+    assert set(carefree.trials["worker"]) == {names["unlimited"], names["limited"]}
