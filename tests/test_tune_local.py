@@ -148,6 +148,4 @@ def test_every_worker_is_kept_busy(dask_client):
     )
     df = result.trials
     assert df["worker"].nunique() == 2
-    # on each worker, trials ran back to back: no gap waiting for the driver
-    for _, rows in df.sort_values("start_time").groupby("worker"):
-        assert len(rows) >= 2
+    assert df.groupby("worker").size().min() >= 2  # both shared the work, none sat idle
