@@ -15,6 +15,7 @@ from daskhpo.gpus import with_gpus
 from daskhpo.journal import JOURNAL_NAME, Journal, read_journal
 from daskhpo.registry import make_scheduler, make_searcher
 from daskhpo.results import Result
+from daskhpo.shipping import ship
 from daskhpo.space import SearchSpace, as_space
 from daskhpo.trial import check_mode
 from daskhpo.tuner import Tuner, TunerCallback
@@ -148,6 +149,7 @@ def tune(
     ):
         raise ValueError(f"time_budget must be a positive number of seconds, got {time_budget!r}")
     trial_resources = with_gpus(check_resources(resources), gpus_per_trial)
+    shipped = ship(objective)  # fails here, before any cluster, if it cannot be pickled
     the_scheduler = make_scheduler(scheduler)
     the_searcher = make_searcher(searcher, search_space)
     records: list[dict[str, Any]] = []
@@ -196,7 +198,7 @@ def tune(
         with connect(cluster, client, experiment_dir=exp_dir) as (dask_client, expect_more):
             backend = DaskBackend(
                 dask_client,
-                objective,
+                shipped,
                 metric=metric,
                 experiment_dir=exp_dir,
                 resources=trial_resources,

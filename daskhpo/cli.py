@@ -43,7 +43,10 @@ class _Commands(click.Group):
     """The top-level group. Commands in :attr:`lazy` are imported only when needed, and are
     absent when their module does not exist in this installation."""
 
-    lazy: ClassVar[dict[str, str]] = {"simulate": "simulate.cli:simulate"}
+    lazy: ClassVar[dict[str, str]] = {
+        "simulate": "simulate.cli:simulate",
+        "plan": "simulate.plan_cli:plan",
+    }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         names = set(super().list_commands(ctx))
@@ -352,9 +355,17 @@ def status(ctx: click.Context, directory: Path) -> None:
 @main.command()
 @click.argument("directory", type=click.Path(path_type=Path))
 @click.option("--top", type=click.IntRange(min=1), default=TOP, show_default=True)
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also draw the incumbent trajectory, the trial timeline per worker and the "
+    "intermediate curves to this PNG file.",
+)
 @click.pass_context
-def report(ctx: click.Context, directory: Path, top: int) -> None:
-    """Print the best trials of the search in DIRECTORY."""
+def report(ctx: click.Context, directory: Path, top: int, plot_path: Path | None) -> None:
+    """Print the best trials of the search in DIRECTORY (and plot them with --plot)."""
     from daskhpo.journal_view import best_rows, trials_table
 
     info = _experiment_dir(ctx, directory)
@@ -371,6 +382,12 @@ def report(ctx: click.Context, directory: Path, top: int) -> None:
         )
     else:
         console.print(f"No completed trial with a value of {info.metric} yet.")
+    if plot_path is not None:
+        from daskhpo.plots import plot_report
+
+        with _user_errors(ctx):
+            plot_report(directory, path=plot_path)
+        console.print(f"Plot written to {plot_path}", soft_wrap=True)
 
 
 @main.command()

@@ -34,6 +34,7 @@ from distributed.client import FutureCancelledError
 from daskhpo.backend import AttemptSpec, Event, Finished, Lost, Outcome, Reported, Started
 from daskhpo.clusters import remaining_lifetime
 from daskhpo.reporting import request_stop, run_attempt
+from daskhpo.shipping import ShippedObjective
 
 logger = logging.getLogger(__name__)
 
@@ -478,8 +479,11 @@ class DaskBackend:
                 "the cluster is saturated by other work; check the worker logs"
             ) from exc
         except Exception as exc:
-            name = getattr(self.objective, "__qualname__", repr(self.objective))
-            module = getattr(self.objective, "__module__", "?")
+            if isinstance(self.objective, ShippedObjective):
+                name, module = self.objective.name, self.objective.module
+            else:
+                name = getattr(self.objective, "__qualname__", repr(self.objective))
+                module = getattr(self.objective, "__module__", "?")
             raise ObjectiveNotLoadable(
                 f"the workers cannot load the objective {name!r} from module {module!r}: "
                 f"{type(exc).__name__}: {exc}. Put the module where the workers can import it "
@@ -510,5 +514,7 @@ def _call_run_attempt(
 
 
 def _objective_loads(objective: Callable[[dict[str, Any]], Any]) -> bool:
-    """Runs on a worker: arriving here means the objective was unpickled (imported) there."""
+    """Runs on a worker: loads the objective there (imports its module) or raises why not."""
+    if isinstance(objective, ShippedObjective):
+        objective = objective.load()
     return callable(objective)

@@ -24,7 +24,6 @@ import contextlib
 import dataclasses
 import datetime
 import difflib
-import hashlib
 import importlib
 import importlib.machinery
 import math
@@ -43,6 +42,7 @@ from daskhpo.gpus import with_gpus
 from daskhpo.journal import JOURNAL_NAME
 from daskhpo.registry import make_scheduler, make_searcher
 from daskhpo.results import Result
+from daskhpo.shipping import ShippedObjective
 from daskhpo.space import SearchSpace
 from daskhpo.trial import check_mode
 from daskhpo.tuner import TunerCallback
@@ -509,39 +509,6 @@ def _found_in(top: str, directory: Path) -> bool:
 
 
 #: Objectives rebuilt from their bytes in this process, by digest (see ShippedObjective).
-_SHIPPED: dict[str, Callable[[dict[str, Any]], Any]] = {}
-
-
-class ShippedObjective:
-    """An objective carried by value to workers that cannot import its module.
-
-    Dask pickles task arguments with the standard pickle, which refers to a function by its
-    module's name; a module beside the experiment file is unknown to remote workers. So the
-    function travels as cloudpickle bytes inside this wrapper (importable everywhere daskhpo
-    is), and each worker process rebuilds it once, keeping its module-level state between
-    trials as an imported module would.
-    """
-
-    def __init__(self, objective: Callable[[dict[str, Any]], Any]) -> None:
-        import cloudpickle
-
-        self.payload: bytes = cloudpickle.dumps(objective)
-        self.digest = hashlib.sha256(self.payload).hexdigest()
-        self.name = str(getattr(objective, "__qualname__", objective))
-        _SHIPPED.setdefault(self.digest, objective)
-
-    def __call__(self, config: dict[str, Any]) -> Any:
-        objective = _SHIPPED.get(self.digest)
-        if objective is None:
-            import cloudpickle
-
-            objective = _SHIPPED.setdefault(self.digest, cloudpickle.loads(self.payload))
-        return objective(config)
-
-    def __repr__(self) -> str:
-        return f"ShippedObjective({self.name}, {len(self.payload)} bytes)"
-
-
 def shippable(objective: Callable[[dict[str, Any]], Any]) -> Callable[[dict[str, Any]], Any]:
     """``objective`` wrapped in :class:`ShippedObjective` if its module is pickled by value
     (see :func:`ship_modules`), else unchanged."""

@@ -230,6 +230,10 @@ def test_run_status_report_in_subprocesses(tmp_path: Path) -> None:
     rows = re.findall(r"^│\s*(\d+) │", report.stdout, flags=re.MULTILINE)
     assert rows == [str(best["trial_id"])]
 
+    plotted = daskhpo("report", "out", "--plot", "report.png", cwd=tmp_path)
+    assert plotted.returncode == 0, plotted.stderr
+    assert (tmp_path / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
 
 @pytest.mark.slow
 def test_demo_in_a_subprocess(tmp_path: Path) -> None:

@@ -298,6 +298,8 @@ def test_objective_the_workers_cannot_import_fails_before_any_trial(
         )
     records = _journal(tmp_path / "exp")
     assert not [r for r in records if r["event"] == "submitted"]
+    # The failed load was an ordinary task error: no worker went down with it.
+    assert len(dask_client.scheduler_info()["workers"]) == 2
 
 
 INTERRUPTED_DRIVER = textwrap.dedent(
