@@ -30,6 +30,7 @@ import math
 import os
 import re
 import shutil
+import socket
 import subprocess
 import tempfile
 import threading
@@ -240,7 +241,7 @@ def start_local_cluster(options: Mapping[str, Any]) -> LocalCluster:
         "threads_per_worker": 1,
         "processes": True,
         "host": "127.0.0.1",
-        "dashboard_address": None,
+        "dashboard_address": local_dashboard_address(),
     }
     if gpus is not None:
         layout = _local_layout({**options, "gpus": gpus})
@@ -260,6 +261,20 @@ def start_local_cluster(options: Mapping[str, Any]) -> LocalCluster:
         return LocalCluster(**kwargs)
 
 
+def local_dashboard_address(preferred: int = 8787) -> str:
+    """Dask's usual dashboard port on loopback when it is free, else any free port.
+
+    Dask itself would warn that the port is taken (another cluster runs) and move on; asking
+    for a free port up front keeps a second search quiet. Loopback only, like the cluster.
+    """
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", preferred))
+        except OSError:
+            return "127.0.0.1:0"
+    return f"127.0.0.1:{preferred}"
+
+
 def start_cuda_cluster(options: Mapping[str, Any]) -> Any:
     """A dask-cuda LocalCUDACluster whose workers advertise ``GPU: 1`` (one worker per GPU)."""
     try:
@@ -272,7 +287,7 @@ def start_cuda_cluster(options: Mapping[str, Any]) -> Any:
         raise ClusterError(CUDA_GPUS)
     kwargs: dict[str, Any] = {
         "host": "127.0.0.1",
-        "dashboard_address": None,
+        "dashboard_address": local_dashboard_address(),
         "resources": {GPU: 1},
     }
     if tls:
