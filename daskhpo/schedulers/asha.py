@@ -108,8 +108,8 @@ class ASHAScheduler(MultiFidelityScheduler):
     def decide(
         self, trial: Trial, resource: float, metrics: dict[str, Any], now: float
     ) -> Decision:
-        if resource >= self.max_resource:
-            return Decision.STOP
+        if resource > self.max_resource:
+            return Decision.STOP  # beyond the budget; at max_resource the objective returns
         key = self.key_of(metrics)
         if key is None:
             return Decision.CONTINUE

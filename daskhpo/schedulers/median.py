@@ -87,7 +87,7 @@ class MedianStoppingScheduler(MultiFidelityScheduler):
     def decide(
         self, trial: Trial, resource: float, metrics: dict[str, Any], now: float
     ) -> Decision:
-        if self.max_resource is not None and resource >= self.max_resource:
+        if self.max_resource is not None and resource > self.max_resource:
             return Decision.STOP
         key = self.key_of(metrics)
         if key is None:

@@ -172,7 +172,7 @@ class PBTScheduler(MultiFidelityScheduler):
     def decide(
         self, trial: Trial, resource: float, metrics: dict[str, Any], now: float
     ) -> Decision:
-        if self.max_resource is not None and resource >= self.max_resource:
+        if self.max_resource is not None and resource > self.max_resource:
             return Decision.STOP
         tid = trial.trial_id
         member = self.members.setdefault(tid, Member(dict(trial.config)))

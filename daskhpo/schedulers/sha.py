@@ -162,7 +162,7 @@ class SuccessiveHalvingScheduler(MultiFidelityScheduler):
         if bracket is not None and resource >= bracket.level:
             bracket.arrived[trial.trial_id] = self.key_of(metrics)
             return Decision.STOP if bracket.at_top else Decision.PAUSE
-        if resource >= self.max_resource:
+        if resource > self.max_resource:
             return Decision.STOP
         return Decision.CONTINUE
 
