@@ -51,6 +51,7 @@ class _Attempt:
     worker: str | None = None
     done: bool = False  # its outcome has been turned into an event
     workers: tuple[str, ...] | None = None  # placement restriction (workers that live long enough)
+    assigned: str | None = None  # the worker with a free slot it was sent to, if any
 
 
 def trial_dir(experiment_dir: Path, trial_id: int) -> Path:
@@ -203,20 +204,42 @@ class DaskBackend:
         self._outbox.append(spec)
 
     def _flush(self) -> None:
-        """Send queued attempts, grouped by their resources, in one graph each."""
+        """Send queued attempts to the cluster, in one graph per (resources, worker) group.
+
+        Attempts go to workers known to have a free slot (a loose restriction): Dask alone may
+        queue a trial behind a long one on a busy worker while another sits idle, because our
+        "trial ended" event reaches the driver before the scheduler has freed that slot.
+        Attempts beyond the free slots go unrestricted, and Dask queues them on the scheduler
+        until a slot frees; except attempts that need resources (GPUs), which Dask would assign
+        to a worker at once, so they wait here until a slot frees.
+        """
         if not self._outbox:
             return
-        groups: dict[tuple[tuple[str, float], ...], list[AttemptSpec]] = {}
-        for spec in self._outbox:
-            groups.setdefault(tuple(sorted(spec.resources.items())), []).append(spec)
-        self._outbox = []
         placement: tuple[str, ...] | None = None
         if self.expected_duration is not None:
             long_lived = self._long_lived(self.expected_duration)
             placement = None if long_lived is None else tuple(long_lived)
-        for resources, specs in groups.items():
+        free = self._free_slots(placement)
+        groups: dict[tuple[tuple[tuple[str, float], ...], str | None], list[AttemptSpec]] = {}
+        held: list[AttemptSpec] = []
+        for spec in self._outbox:
+            worker = max(free, key=free.__getitem__) if free else None
+            if worker is not None:
+                free[worker] -= 1
+                if not free[worker]:
+                    del free[worker]
+            elif spec.resources:
+                held.append(spec)
+                continue
+            groups.setdefault((tuple(sorted(spec.resources.items())), worker), []).append(spec)
+        self._outbox = held
+        for (resources, worker), specs in groups.items():
             keys = [self._key(s.trial_id, s.attempt) for s in specs]
             options = [self._options(s, k) for s, k in zip(specs, keys, strict=True)]
+            if worker is not None:
+                workers: list[str] | None = [worker]
+            else:
+                workers = list(placement) if placement else None
             futures = self.client.map(
                 partial(_call_run_attempt, self.objective),
                 [s.config for s in specs],
@@ -224,15 +247,37 @@ class DaskBackend:
                 key=keys,
                 pure=False,
                 resources=dict(resources) or None,
-                workers=list(placement) if placement else None,
-                allow_other_workers=False,
+                workers=workers,
+                # a free-slot hint may yield to another worker; a lifetime limit may not
+                allow_other_workers=workers is not None and placement is None,
                 retries=0,
                 batch_size=None,
             )
             for spec, key, future in zip(specs, keys, futures, strict=True):
                 self._attempts[key] = _Attempt(
-                    spec.trial_id, spec.attempt, future, workers=placement or None
+                    spec.trial_id,
+                    spec.attempt,
+                    future,
+                    workers=placement or None,
+                    assigned=worker,
                 )
+
+    def _free_slots(self, eligible: tuple[str, ...] | None) -> dict[str, int]:
+        """Free trial slots per worker, from the attempts sent to or running on each."""
+        self._refresh()
+        busy: dict[str, int] = {}
+        for record in self._attempts.values():
+            where = record.worker or record.assigned
+            if where is not None and not record.done:
+                busy[where] = busy.get(where, 0) + 1
+        free: dict[str, int] = {}
+        for address, info in self._workers.items():
+            if eligible is not None and address not in eligible:
+                continue
+            slots = self._slots(info) - busy.get(address, 0)
+            if slots > 0:
+                free[address] = slots
+        return free
 
     def _options(self, spec: AttemptSpec, key: str) -> dict[str, Any]:
         checkpoint_from = None
