@@ -115,6 +115,9 @@ class Tuner:
         self.startup_timeout = startup_timeout
         self.trial_walltime = trial_walltime
         self._durations: list[float] = []  # wall time of attempts that ran to the end
+        self._duration_estimate = (0, 0.0)  # (len(_durations) it was computed for, value)
+        #: Backends that know when workers retire take an ``expected_duration`` hint.
+        self._knows_lifetimes = hasattr(backend, "expected_duration")
         self._attempt_started: dict[int, float] = {}
         self.journal = journal or NullJournal()
         self._journaling = not isinstance(self.journal, NullJournal)  # skip building records
@@ -241,15 +244,18 @@ class Tuner:
         percentile of the attempts that ran to their end (once there are three)."""
         if self.trial_walltime is not None:
             return self.trial_walltime
-        if len(self._durations) < 3:
+        n = len(self._durations)
+        if n < 3:
             return None
-        return float(np.quantile(self._durations, 0.9))
+        if self._duration_estimate[0] != n:  # recomputed only when a new duration came in
+            self._duration_estimate = (n, float(np.quantile(self._durations, 0.9)))
+        return self._duration_estimate[1]
 
     def _update_expected_duration(self) -> None:
         """Tell a backend that knows worker lifetimes (SLURM walltime, Dask ``--lifetime``) how
         long attempts run, so it starts none on a worker that retires before the end."""
-        if hasattr(self.backend, "expected_duration"):
-            self.backend.expected_duration = self.expected_duration()
+        if self._knows_lifetimes:
+            self.backend.expected_duration = self.expected_duration()  # type: ignore[attr-defined]
 
     def _check_capacity(self, capacity: int) -> None:
         """Fail clearly, instead of waiting forever, when no worker can run a trial."""
@@ -428,8 +434,9 @@ class Tuner:
 
     def _on_finished(self, trial: Trial, event: Finished) -> None:
         # Reports that travelled with the result but were not seen live come first.
-        for time, step, metrics in event.reports[self._seen_reports[trial.trial_id] :]:
-            self._on_reported(trial, time, step, metrics)
+        if event.reports and len(event.reports) > self._seen_reports[trial.trial_id]:
+            for time, step, metrics in event.reports[self._seen_reports[trial.trial_id] :]:
+                self._on_reported(trial, time, step, metrics)
         if event.worker is not None:
             trial.worker = event.worker
         del self._in_flight[trial.trial_id]
@@ -439,9 +446,10 @@ class Tuner:
             return
         trial.ended_at = event.time
         if event.outcome is Outcome.RETURNED:
-            started = self._attempt_started.get(trial.trial_id)
-            if started is not None and len(self._durations) < 10_000:
-                self._durations.append(event.time - started)
+            if self._knows_lifetimes and len(self._durations) < 10_000:
+                started = self._attempt_started.get(trial.trial_id)
+                if started is not None:
+                    self._durations.append(event.time - started)
             trial.last_metrics.update(event.metrics)
             trial.status = TrialStatus.COMPLETED
             if self._journaling:
