@@ -17,6 +17,7 @@ import tempfile
 import threading
 import time
 import traceback
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,13 +179,29 @@ def _copy_present(source: str, target: str) -> None:
 
 
 def _seed_checkpoint(source: Path, target: Path) -> None:
-    """Replace ``target`` with a copy of ``source`` (PBT exploit)."""
-    if target.exists():
-        shutil.rmtree(target)
-    if source.exists():
-        shutil.copytree(source, target, copy_function=_copy_present)
+    """Replace ``target`` with a copy of ``source`` (PBT exploit), never half of one.
+
+    The copy is made beside the target and swapped in by renames, so a trial that is itself
+    copying from ``target`` at that moment sees the old directory or the new one, not an empty
+    one. The donor may be rewriting its checkpoint meanwhile: files that vanish mid-copy are
+    skipped (checkpoints are replaced atomically, so the new file is there instead).
+    """
+    staging = target.with_name(f"{target.name}.incoming-{uuid.uuid4().hex[:8]}")
+    for _ in range(3):  # the donor's directory may be mid-swap itself for a moment
+        if source.exists():
+            try:
+                shutil.copytree(source, staging, copy_function=_copy_present)
+                break
+            except FileNotFoundError:
+                shutil.rmtree(staging, ignore_errors=True)
+        time.sleep(0.05)
     else:
-        target.mkdir(parents=True, exist_ok=True)
+        staging.mkdir(parents=True, exist_ok=True)
+    retired = target.with_name(f"{target.name}.replaced-{uuid.uuid4().hex[:8]}")
+    if target.exists():
+        target.rename(retired)
+    staging.rename(target)
+    shutil.rmtree(retired, ignore_errors=True)
 
 
 def run_attempt(
