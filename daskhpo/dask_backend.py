@@ -20,8 +20,10 @@ import contextlib
 import logging
 import math
 import queue
+import statistics
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -52,6 +54,7 @@ class _Attempt:
     done: bool = False  # its outcome has been turned into an event
     workers: tuple[str, ...] | None = None  # placement restriction (workers that live long enough)
     assigned: str | None = None  # the worker with a free slot it was sent to, if any
+    started_at: float | None = None  # when its start event arrived (backend clock)
 
 
 def trial_dir(experiment_dir: Path, trial_id: int) -> Path:
@@ -74,6 +77,7 @@ class DaskBackend:
         refresh_interval: float = 0.5,
         max_wait: float = 0.5,
         clock_offset: float = 0.0,
+        prefetch_below: float = 0.1,
     ) -> None:
         self.client = client
         self.objective = objective
@@ -90,6 +94,9 @@ class DaskBackend:
         self._attempts: dict[str, _Attempt] = {}
         self._outbox: list[AttemptSpec] = []
         self._swept_at = 0.0
+        #: Wall time of the last attempts that ran to the end: short trials are prefetched.
+        self._recent_durations: deque[float] = deque(maxlen=64)
+        self.prefetch_below = prefetch_below
         self._sweep_interval = 0.25
         self._capacity = 0
         self._workers: dict[str, dict[str, Any]] = {}
@@ -209,9 +216,8 @@ class DaskBackend:
         Attempts go to workers known to have a free slot (a loose restriction): Dask alone may
         queue a trial behind a long one on a busy worker while another sits idle, because our
         "trial ended" event reaches the driver before the scheduler has freed that slot.
-        Attempts beyond the free slots go unrestricted, and Dask queues them on the scheduler
-        until a slot frees; except attempts that need resources (GPUs), which Dask would assign
-        to a worker at once, so they wait here until a slot frees.
+        Attempts beyond the free slots wait here for one, except very short trials (see
+        :meth:`_short_trials`), which go to Dask unrestricted to be queued and prefetched.
         """
         if not self._outbox:
             return
@@ -228,7 +234,7 @@ class DaskBackend:
                 free[worker] -= 1
                 if not free[worker]:
                     del free[worker]
-            elif spec.resources:
+            elif spec.resources or not self._short_trials():
                 held.append(spec)
                 continue
             groups.setdefault((tuple(sorted(spec.resources.items())), worker), []).append(spec)
@@ -262,13 +268,29 @@ class DaskBackend:
                     assigned=worker,
                 )
 
+    def _short_trials(self) -> bool:
+        """Whether trials are so short that the driver's round trip would idle the workers.
+
+        Then attempts beyond the free slots go to Dask at once, and Dask hands each worker its
+        next one before the current one ends (prefetch). Longer trials wait here for a free
+        slot instead: a prefetched trial waits behind a long one on a busy worker while
+        another worker may be idle, which is the straggler cost asynchronous search avoids.
+        """
+        durations = self._recent_durations
+        return len(durations) >= 4 and statistics.median(durations) < self.prefetch_below
+
     def _free_slots(self, eligible: tuple[str, ...] | None) -> dict[str, int]:
         """Free trial slots per worker, from the attempts sent to or running on each."""
         self._refresh()
         busy: dict[str, int] = {}
+        queued = 0  # sent without a worker and not started: they take the next free slots
         for record in self._attempts.values():
+            if record.done:
+                continue
             where = record.worker or record.assigned
-            if where is not None and not record.done:
+            if where is None:
+                queued += 1
+            else:
                 busy[where] = busy.get(where, 0) + 1
         free: dict[str, int] = {}
         for address, info in self._workers.items():
@@ -277,6 +299,13 @@ class DaskBackend:
             slots = self._slots(info) - busy.get(address, 0)
             if slots > 0:
                 free[address] = slots
+        # Queued attempts go first (first in, first out); only what they leave is offered.
+        while queued > 0 and free:
+            address = max(free, key=free.__getitem__)
+            free[address] -= 1
+            if not free[address]:
+                del free[address]
+            queued -= 1
         return free
 
     def _options(self, spec: AttemptSpec, key: str) -> dict[str, Any]:
@@ -398,6 +427,7 @@ class DaskBackend:
                 # Dask restarted the task elsewhere: its first worker retired while it ran.
                 return [self._lose(key, record, f"its worker {record.worker} retired while it ran")]
             record.worker = message[2]
+            record.started_at = now
             return [Started(record.trial_id, record.attempt, now, message[2])]
         if kind == "report":
             return [Reported(record.trial_id, record.attempt, now, message[2], message[3])]
@@ -418,6 +448,8 @@ class DaskBackend:
             )
         record.done = True
         self._attempts.pop(key, None)
+        if record.started_at is not None:
+            self._recent_durations.append(self.now() - record.started_at)
         reports = tuple((self.now(), float(step), dict(m)) for _, step, m in outcome["reports"])
         return Finished(
             trial_id=record.trial_id,
