@@ -20,10 +20,8 @@ import contextlib
 import logging
 import math
 import queue
-import statistics
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -77,7 +75,6 @@ class DaskBackend:
         refresh_interval: float = 0.5,
         max_wait: float = 0.5,
         clock_offset: float = 0.0,
-        prefetch_below: float = 0.1,
     ) -> None:
         self.client = client
         self.objective = objective
@@ -94,9 +91,7 @@ class DaskBackend:
         self._attempts: dict[str, _Attempt] = {}
         self._outbox: list[AttemptSpec] = []
         self._swept_at = 0.0
-        #: Wall time of the last attempts that ran to the end: short trials are prefetched.
-        self._recent_durations: deque[float] = deque(maxlen=64)
-        self.prefetch_below = prefetch_below
+
         self._sweep_interval = 0.25
         self._capacity = 0
         self._workers: dict[str, dict[str, Any]] = {}
@@ -216,8 +211,10 @@ class DaskBackend:
         Attempts go to workers known to have a free slot (a loose restriction): Dask alone may
         queue a trial behind a long one on a busy worker while another sits idle, because our
         "trial ended" event reaches the driver before the scheduler has freed that slot.
-        Attempts beyond the free slots wait here for one, except very short trials (see
-        :meth:`_short_trials`), which go to Dask unrestricted to be queued and prefetched.
+        Attempts beyond the free slots go unrestricted: Dask queues them on the scheduler (in
+        order) and hands each worker its next one just before the current one ends, which
+        hides the driver's round trip. Attempts that need resources (GPUs) are never queued by
+        Dask, only assigned to some worker at once, so they wait here for a free slot.
         """
         if not self._outbox:
             return
@@ -234,7 +231,7 @@ class DaskBackend:
                 free[worker] -= 1
                 if not free[worker]:
                     del free[worker]
-            elif spec.resources or not self._short_trials():
+            elif spec.resources:
                 held.append(spec)
                 continue
             groups.setdefault((tuple(sorted(spec.resources.items())), worker), []).append(spec)
@@ -267,17 +264,6 @@ class DaskBackend:
                     workers=placement or None,
                     assigned=worker,
                 )
-
-    def _short_trials(self) -> bool:
-        """Whether trials are so short that the driver's round trip would idle the workers.
-
-        Then attempts beyond the free slots go to Dask at once, and Dask hands each worker its
-        next one before the current one ends (prefetch). Longer trials wait here for a free
-        slot instead: a prefetched trial waits behind a long one on a busy worker while
-        another worker may be idle, which is the straggler cost asynchronous search avoids.
-        """
-        durations = self._recent_durations
-        return len(durations) >= 4 and statistics.median(durations) < self.prefetch_below
 
     def _free_slots(self, eligible: tuple[str, ...] | None) -> dict[str, int]:
         """Free trial slots per worker, from the attempts sent to or running on each."""
@@ -448,8 +434,6 @@ class DaskBackend:
             )
         record.done = True
         self._attempts.pop(key, None)
-        if record.started_at is not None:
-            self._recent_durations.append(self.now() - record.started_at)
         reports = tuple((self.now(), float(step), dict(m)) for _, step, m in outcome["reports"])
         return Finished(
             trial_id=record.trial_id,

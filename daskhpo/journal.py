@@ -43,17 +43,27 @@ class Journal:
         self._file: TextIO | None = path.open("a", encoding="utf-8")
 
     def write(self, event: str, /, **fields: Any) -> None:
-        """Append one record ``{"event": event, **fields}`` and flush it to the OS."""
+        """Append one record ``{"event": event, **fields}``.
+
+        Records reach the operating system at :meth:`flush`, which the Tuner calls before it
+        sends anything to the cluster, so the journal always holds what an action was based on.
+        """
         if self._file is None:
             raise RuntimeError(f"journal {self.path} is closed")
         record = {"event": event, **_jsonable(fields)}
         self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
+
+    def flush(self) -> None:
+        """Hand the records written so far to the operating system (and the disk, with fsync)."""
+        if self._file is None:
+            return
         self._file.flush()
         if self._fsync:
             os.fsync(self._file.fileno())
 
     def close(self) -> None:
         if self._file is not None:
+            self.flush()
             self._file.close()
             self._file = None
 
@@ -67,6 +77,9 @@ class NullJournal(Journal):
         self._file = None
 
     def write(self, event: str, /, **fields: Any) -> None:
+        return None
+
+    def flush(self) -> None:
         return None
 
 

@@ -156,6 +156,7 @@ class Tuner:
                 if not self._in_flight and not self._retry and not waiting_for_workers:
                     self.stop_reason = self.stop_reason or "nothing left to run"
                     break
+                self.journal.flush()  # everything learned so far, before anything is sent
                 events = self.backend.wait(self._wait_timeout())
                 for event in events:
                     self._handle(event)
@@ -227,6 +228,12 @@ class Tuner:
         self._update_expected_duration()
         self.scheduler.capacity = capacity
         target = self._target_in_flight(capacity)
+        if (
+            self.scheduler.prefers_queue
+            and not self._retry
+            and len(self._in_flight) > target - max(1, (target - capacity) // 2)
+        ):
+            return True  # top the queue up in batches: one graph for many trials
         now = self.backend.now()
         while len(self._in_flight) < target:
             if self._retry:
@@ -247,7 +254,7 @@ class Tuner:
         n = len(self._durations)
         if n < 3:
             return None
-        if self._duration_estimate[0] != n:  # recomputed only when a new duration came in
+        if n >= self._duration_estimate[0] * 1.1:  # recomputed as the sample grows by 10%
             self._duration_estimate = (n, float(np.quantile(self._durations, 0.9)))
         return self._duration_estimate[1]
 
@@ -430,6 +437,7 @@ class Tuner:
                 decision is Decision.PAUSE and trial.budget is not None and step >= trial.budget
             )
             if not self._replaying and not pauses_itself:
+                self.journal.flush()
                 self.backend.stop(trial.trial_id, trial.attempt, pause=decision is Decision.PAUSE)
 
     def _on_finished(self, trial: Trial, event: Finished) -> None:
