@@ -109,7 +109,36 @@ _plot = click.option(
     "--plot", type=click.Path(dir_okay=False, writable=True), default=None,
     help="Also write a figure to this PNG file (needs matplotlib).",
 )  # fmt: skip
-_seed = click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+seed_option = click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+
+# Market and fault options shared with `daskhpo plan`.
+spot_discount_option = click.option(
+    "--spot-discount",
+    type=float,
+    default=0.8,
+    show_default=True,
+    help="Fraction spot saves over on-demand (0.8: 80 % cheaper).",
+)
+billing_option = click.option(
+    "--billing",
+    default="second",
+    show_default=True,
+    help="second, second:MIN (e.g. second:60 for a 60 s minimum), minute or hour.",
+)
+preemption_rate_option = click.option(
+    "--preemption-rate",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Spot preemptions per instance-hour.",
+)
+grace_option = click.option(
+    "--grace-s",
+    type=float,
+    default=120.0,
+    show_default=True,
+    help="Notice before a preempted instance dies.",
+)
 
 
 @click.group(name="simulate")
@@ -142,7 +171,7 @@ def simulate() -> None:
     "lognormal:mean=60,sigma=1, uniform:low=30,high=90, gamma:mean=60,cv=0.5.",
 )
 @click.option("--repeats", type=click.IntRange(min=1), default=5, show_default=True)
-@_seed
+@seed_option
 @click.option(
     "--startup-s",
     type=click.FloatRange(min=0),
@@ -218,19 +247,8 @@ def speedup(
     callback=_floats,
     help="On-demand USD per instance-hour; a list gives one row per price.",
 )
-@click.option(
-    "--spot-discount",
-    type=float,
-    default=0.8,
-    show_default=True,
-    help="Fraction spot saves over on-demand (0.8: 80 % cheaper).",
-)
-@click.option(
-    "--billing",
-    default="second",
-    show_default=True,
-    help="second, second:MIN (e.g. second:60 for a 60 s minimum), minute or hour.",
-)
+@spot_discount_option
+@billing_option
 @click.option(
     "--startup-s",
     type=click.FloatRange(min=0),
@@ -245,20 +263,8 @@ def speedup(
     show_default=True,
     help="Per-trial launch overhead.",
 )
-@click.option(
-    "--preemption-rate",
-    type=float,
-    default=0.0,
-    show_default=True,
-    help="Spot preemptions per instance-hour.",
-)
-@click.option(
-    "--grace-s",
-    type=float,
-    default=120.0,
-    show_default=True,
-    help="Notice before a preempted instance dies.",
-)
+@preemption_rate_option
+@grace_option
 @click.option(
     "--failure-rate",
     type=float,
@@ -281,7 +287,7 @@ def speedup(
 )
 @click.option("--mode", type=click.Choice(MODES), default="async", show_default=True)
 @click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True)
-@_seed
+@seed_option
 @_format
 @_plot
 def cost(
@@ -341,7 +347,7 @@ def cost(
 )
 @click.option("--target-quantile", type=float, default=0.01, show_default=True)
 @click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
-@_seed
+@seed_option
 @_format
 @_plot
 def schedulers(

@@ -14,9 +14,15 @@ from pathlib import Path
 import click
 import pandas as pd
 
+from simulate.cli import (
+    FORMATS,
+    billing_option,
+    grace_option,
+    preemption_rate_option,
+    seed_option,
+    spot_discount_option,
+)
 from simulate.cluster import MARKETS, parse_int_list
-
-FORMATS = ("table", "csv", "json")
 
 
 def _split(text: str) -> list[str]:
@@ -114,29 +120,10 @@ def _table_view(table: pd.DataFrame, metric: str) -> pd.DataFrame:
     show_default=True,
     help="On-demand USD per instance-hour.",
 )
-@click.option(
-    "--spot-discount",
-    type=float,
-    default=0.8,
-    show_default=True,
-    help="Fraction spot saves over on-demand (0.8: 80 % cheaper).",
-)
-@click.option(
-    "--billing",
-    default="second",
-    show_default=True,
-    help="second, second:MIN (e.g. second:60 for a 60 s minimum), minute or hour.",
-)
-@click.option(
-    "--preemption-rate",
-    type=float,
-    default=0.0,
-    show_default=True,
-    help="Spot preemptions per instance-hour.",
-)
-@click.option(
-    "--grace-s", type=float, default=120.0, show_default=True, help="Notice before a preemption."
-)
+@spot_discount_option
+@billing_option
+@preemption_rate_option
+@grace_option
 @click.option(
     "--startup-s",
     type=click.FloatRange(min=0),
@@ -169,7 +156,7 @@ def _table_view(table: pd.DataFrame, metric: str) -> pd.DataFrame:
     "or the first part of a long one).",
 )
 @click.option("--repeats", type=click.IntRange(min=1), default=5, show_default=True)
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@seed_option
 @click.option(
     "--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
     help="Terminal table (with the fit and a recommendation), or csv/json for scripts.",
