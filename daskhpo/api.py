@@ -184,7 +184,7 @@ def tune(
             )
         )
 
-    from daskhpo.clusters import connect
+    from daskhpo.clusters import connect, owns_scheduler
     from daskhpo.dask_backend import DaskBackend
     from daskhpo.progress import make_progress
 
@@ -204,6 +204,7 @@ def tune(
                 resources=trial_resources,
                 expect_more_workers=expect_more,
                 clock_offset=max((float(r.get("time", 0.0)) for r in records), default=0.0),
+                tune_saturation=owns_scheduler(dask_client),
             )
             try:
                 backend.capacity()

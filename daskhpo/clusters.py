@@ -28,7 +28,6 @@ import importlib.util
 import logging
 import math
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -53,11 +52,39 @@ KINDS = ("local", "cuda", "slurm", "address")
 #: Settings for clusters daskhpo starts itself. ``allowed-failures: 0`` hands every lost task
 #: straight back to the driver, which resubmits it from its checkpoint instead of Dask
 #: rerunning it from scratch; non-daemonic workers let objectives start processes of their own
-#: (e.g. a torch DataLoader with workers).
+#: (e.g. a torch DataLoader with workers). ``worker-saturation: 1.0`` keeps queued trials on
+#: the scheduler until a thread is free, so none waits behind a long trial on a busy worker
+#: while another worker is idle (the driver lifts it for millisecond trials, see
+#: ``DaskBackend``).
 OWN_CLUSTER_CONFIG = {
     "distributed.scheduler.allowed-failures": 0,
+    "distributed.scheduler.worker-saturation": 1.0,
     "distributed.worker.daemon": False,
 }
+
+#: Scheduler addresses of the clusters :func:`connect` started in this process.
+_OWN_SCHEDULERS: set[str] = set()
+
+
+def owns_scheduler(client: Client) -> bool:
+    """Whether ``client``'s scheduler belongs to a cluster daskhpo started (so its settings
+    are daskhpo's to tune, unlike those of a cluster someone else shares)."""
+    return _scheduler_address(client) in _OWN_SCHEDULERS
+
+
+def _scheduler_address(client: Client) -> str:
+    return str(getattr(client.scheduler, "address", ""))
+
+
+@contextlib.contextmanager
+def _owned(client: Client) -> Iterator[Client]:
+    address = _scheduler_address(client)
+    _OWN_SCHEDULERS.add(address)
+    try:
+        yield client
+    finally:
+        _OWN_SCHEDULERS.discard(address)
+
 
 #: Settings while a SLURM cluster daskhpo started is in use: the job of a worker that is gone
 #: (scancel, node failure, walltime) is given up after 3 s instead of 15 s, so adaptive
@@ -546,49 +573,6 @@ def check_job_script(script: str) -> None:
         )
 
 
-# --------------------------------------------------------------------------- workers' lifetime
-
-
-def parse_slurm_duration(text: str) -> float | None:
-    """Seconds of a squeue ``%L`` value (``[days-]hours:minutes:seconds``); None if unlimited."""
-    text = text.strip()
-    match = re.fullmatch(r"(?:(\d+)-)?(?:(\d+):)?(?:(\d+):)?(\d+)", text)
-    if match is None:
-        return None
-    days, a, b, seconds = match.groups()
-    parts = [int(p) for p in (a, b) if p is not None]
-    hours, minutes = [0, 0, *parts][-2:]
-    return float(int(days or 0) * 86400 + hours * 3600 + minutes * 60 + int(seconds))
-
-
-def remaining_lifetime(dask_worker: Any = None) -> float | None:
-    """Seconds until the worker this runs on retires, or None when nothing limits it.
-
-    Run on workers with ``client.run``. Takes the earlier of Dask's ``--lifetime`` (counted from
-    the worker process's start, so slightly early) and the SLURM job's time left (``squeue``).
-    """
-    import psutil
-
-    left: list[float] = []
-    lifetime = getattr(dask_worker, "lifetime", None)
-    if lifetime:
-        started = psutil.Process().create_time()
-        left.append(started + float(lifetime) - time.time())
-    job = os.environ.get("SLURM_JOB_ID")
-    if job and shutil.which("squeue"):
-        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-            done = subprocess.run(
-                ["squeue", "-h", "-j", job, "-o", "%L"],
-                capture_output=True,
-                text=True,
-                timeout=10,
-            )
-            seconds = parse_slurm_duration(done.stdout)
-            if done.returncode == 0 and seconds is not None:
-                left.append(seconds)
-    return max(0.0, min(left)) if left else None
-
-
 # --------------------------------------------------------------------------- connecting
 
 
@@ -652,7 +636,11 @@ def connect(
     if spec.kind == "slurm":
         slurm, watch = start_slurm_cluster(spec.options, experiment_dir)
         try:
-            with dask.config.set(JOB_CLUSTER_CONFIG), Client(slurm) as own_client:
+            with (
+                dask.config.set(JOB_CLUSTER_CONFIG),
+                Client(slurm) as own_client,
+                _owned(own_client),
+            ):
                 yield own_client, _expect_more(slurm, watch)
         finally:
             slurm.close()
@@ -663,7 +651,7 @@ def connect(
         else start_local_cluster(spec.options)
     )
     try:
-        with Client(started) as own_client:
+        with Client(started) as own_client, _owned(own_client):
             # A worker restarting in its nanny (lifetime, memory limit) is on its way back.
             yield own_client, _expect_more(started)
     finally:

@@ -7,30 +7,35 @@ moment leaves a log whose complete lines are the truth up to that moment. A torn
 
 from __future__ import annotations
 
-import json
-import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO
+
+import orjson
 
 JOURNAL_NAME = "journal.jsonl"
 
 
-def _jsonable(value: Any) -> Any:
-    """Make metric and config values JSON-safe (numpy scalars, NaN, tuples, paths)."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else repr(value)
-    item = getattr(value, "item", None)  # numpy scalars
+#: orjson options: numpy values as numbers and arrays, dict keys made strings, one line each.
+_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE
+
+
+def _fallback(value: Any) -> Any:
+    """Values orjson does not know: scalars with ``.item()`` (torch, numpy) as numbers, tuples
+    inside numpy containers and anything else (paths, objects) as text."""
+    item = getattr(value, "item", None)
     if callable(item):
-        return _jsonable(item())
+        try:
+            return item()
+        except (TypeError, ValueError, RuntimeError):
+            pass
     return str(value)
+
+
+def encode(record: dict[str, Any]) -> bytes:
+    """One journal line. Non-finite floats become ``null`` (JSON has no NaN)."""
+    return orjson.dumps(record, default=_fallback, option=_OPTIONS)
 
 
 class Journal:
@@ -40,7 +45,7 @@ class Journal:
         self.path = path
         self._fsync = fsync
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: TextIO | None = path.open("a", encoding="utf-8")
+        self._file: BinaryIO | None = path.open("ab")
 
     def write(self, event: str, /, **fields: Any) -> None:
         """Append one record ``{"event": event, **fields}``.
@@ -50,8 +55,7 @@ class Journal:
         """
         if self._file is None:
             raise RuntimeError(f"journal {self.path} is closed")
-        record = {"event": event, **_jsonable(fields)}
-        self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
+        self._file.write(encode({"event": event, **fields}))
 
     def flush(self) -> None:
         """Hand the records written so far to the operating system (and the disk, with fsync)."""
@@ -90,8 +94,8 @@ def read_journal(path: Path) -> Iterator[dict[str, Any]]:
             if not raw.endswith(b"\n"):
                 return  # torn last line: the driver died mid-write
             try:
-                record = json.loads(raw)
-            except (UnicodeDecodeError, json.JSONDecodeError):
+                record = orjson.loads(raw)
+            except orjson.JSONDecodeError:
                 continue
             if isinstance(record, dict) and "event" in record:
                 yield record

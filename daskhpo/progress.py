@@ -17,13 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from rich.console import Console
-from rich.live import Live
-from rich.text import Text
-
 from daskhpo.trial import TrialStatus
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.live import Live
+    from rich.text import Text
+
     from daskhpo.tuner import Tuner
 
 #: How many of the best trials the Jupyter table lists.
@@ -218,21 +218,28 @@ class _Throttle:
 
 
 class LiveProgress:
-    """Tuner callback: a summary line redrawn in place in a terminal (rich)."""
+    """Tuner callback: a summary line redrawn in place in a terminal (rich, imported only when
+    a terminal shows progress)."""
 
     def __init__(self, console: Console | None = None, refresh_per_second: float = 4.0) -> None:
+        from rich.console import Console
+
         self.console = console or Console(stderr=True)
         self._throttle = _Throttle(1.0 / refresh_per_second)
         self._live: Live | None = None
         self._t0 = time.monotonic()
 
     def _render(self, tuner: Tuner) -> Text:
+        from rich.text import Text
+
         return Text(summary_line(snapshot(tuner, time.monotonic() - self._t0, top=0)))
 
     def on_step(self, tuner: Tuner) -> None:
         if not self._throttle.ready():
             return
         if self._live is None:
+            from rich.live import Live
+
             self._live = Live(
                 self._render(tuner), console=self.console, auto_refresh=False, transient=False
             )

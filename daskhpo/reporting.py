@@ -1,11 +1,12 @@
 """Worker side of a trial: ``report()``, ``checkpoint_dir()`` and the attempt wrapper.
 
-An attempt runs inside :func:`run_attempt` on a Dask worker. Reports travel to the driver as
-worker events (``log_event``), which costs a fraction of a millisecond and needs no round
-trip. The driver's STOP/PAUSE decisions come back as a flag set on the worker, checked by the
-next ``report()``, which then raises :class:`TrialStopped`; the wrapper turns that into a clean
-STOPPED or PAUSED outcome. ``distributed`` is imported lazily so that importing daskhpo (and the
-simulator) does not pull it in.
+An attempt runs inside :func:`run_attempt` on a Dask worker. Its start, reports and end travel
+to the driver as worker events (``log_event``), which cost a fraction of a millisecond and need
+no round trip. The driver's STOP/PAUSE
+decisions come back as a flag set on the worker, checked by the next ``report()``, which then
+raises :class:`TrialStopped`; the wrapper turns that into a clean STOPPED or PAUSED outcome.
+``distributed`` is imported lazily so that importing daskhpo (and the simulator) does not pull
+it in.
 """
 
 from __future__ import annotations
@@ -217,11 +218,12 @@ def run_attempt(
     budget: float | None = None,
     resources: dict[str, float] | None = None,
     checkpoint_from: str | None = None,
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
     """Run one attempt of a trial on a worker and describe how it ended.
 
     Never raises for the objective's sake: failures come back as an ``error`` outcome so the
-    driver, not Dask, decides about retries.
+    driver, not Dask, decides about retries. On a worker the outcome travels as an "end"
+    event and the task returns None; the outcome is returned only when it could not be sent.
     """
     log_event: Callable[[str, Any], None] | None = None
     worker_address = "local"
@@ -271,7 +273,11 @@ def run_attempt(
         _STOP_REQUESTS.pop(key, None)
     outcome["reports"] = ctx.reports
     if log_event is not None and topic is not None:
-        # Not msgpack-able after all? Then the driver gathers the task's result instead.
-        with contextlib.suppress(TypeError):
+        try:
             log_event(topic, ["end", key, outcome])
+        except TypeError:  # not msgpack-able after all: the driver gathers the result instead
+            return outcome
+        # The event carries the outcome; the task's own result stays tiny, so the worker does
+        # not measure and keep a copy nobody fetches.
+        return None
     return outcome

@@ -116,7 +116,8 @@ class Tuner:
         self.trial_walltime = trial_walltime
         self._durations: list[float] = []  # wall time of attempts that ran to the end
         self._duration_estimate = (0, 0.0)  # (len(_durations) it was computed for, value)
-        #: Backends that know when workers retire take an ``expected_duration`` hint.
+        #: Backends that know when workers retire (``worker_deadlines()``) take an
+        #: ``expected_duration`` hint while some worker has a deadline.
         self._knows_lifetimes = hasattr(backend, "expected_duration")
         self._attempt_started: dict[int, float] = {}
         self.journal = journal or NullJournal()
@@ -261,7 +262,7 @@ class Tuner:
     def _update_expected_duration(self) -> None:
         """Tell a backend that knows worker lifetimes (SLURM walltime, Dask ``--lifetime``) how
         long attempts run, so it starts none on a worker that retires before the end."""
-        if self._knows_lifetimes:
+        if self._knows_lifetimes and self.backend.worker_deadlines():  # type: ignore[attr-defined]
             self.backend.expected_duration = self.expected_duration()  # type: ignore[attr-defined]
 
     def _check_capacity(self, capacity: int) -> None:

@@ -24,10 +24,10 @@ from daskhpo.clusters import (
     ClusterError,
     ClusterSpec,
     connect,
-    parse_slurm_duration,
     slurm_kwargs,
 )
 from daskhpo.dask_backend import DaskBackend
+from daskhpo.lifetime import parse_slurm_duration
 from tests import objectives
 
 HAS_JOBQUEUE = importlib.util.find_spec("dask_jobqueue") is not None
