@@ -260,7 +260,7 @@ def result_from_tuner(tuner: Tuner, experiment_dir: Path | None) -> Result:
 def write_results(result: Result, experiment_dir: Path) -> None:
     """``trials.csv`` and ``reports.csv`` beside the journal, for scripts and checks."""
     result.to_csv(experiment_dir / "trials.csv")
-    result.reports.to_csv(experiment_dir / "reports.csv", index=False)
+    result.reports_to_csv(experiment_dir / "reports.csv")
 
 
 def load_experiment(experiment_dir: Path) -> dict[str, Any]:

@@ -6,9 +6,10 @@ Design, from measurements on small clusters:
   queued than there are slots, so the cluster never waits for a driver round trip.
 * Attempts submitted between two waits go to the scheduler as one graph (``client.map``).
 * Starts, reports and final outcomes travel as worker events (``log_event``) to a topic the
-  driver subscribes to: pushed, in order, a fraction of a millisecond each. The task itself
-  returns None; its result is gathered only when the end could not travel as an event (future
-  states are swept locally).
+  driver subscribes to: pushed, in order, a fraction of a millisecond each. Start and end are
+  sent by a worker plugin in the same batch as Dask's own messages (``daskhpo.events``). A
+  task's result is gathered only when its end event did not arrive (future states are swept
+  locally).
 * A task whose worker died comes back as ``KilledWorker`` (the driver runs its own cluster with
   ``allowed-failures`` 0 so Dask never reruns a trial from scratch behind its back); the Tuner
   resubmits it as a new attempt, which resumes from the trial's checkpoint directory.
@@ -32,19 +33,24 @@ from pathlib import Path
 from typing import Any
 
 import dask
-from distributed import Client, Future
+from distributed import Client, Future, wait
 from distributed.client import FutureCancelledError
 
+from daskhpo import events
 from daskhpo.backend import AttemptSpec, Event, Finished, Lost, Outcome, Reported, Started
 from daskhpo.lifetime import remaining_lifetime
-from daskhpo.reporting import request_stop, run_attempt
+from daskhpo.reporting import objective_loads, request_stop, run_task
 from daskhpo.shipping import ShippedObjective
+from daskhpo.worker_plugin import TrialEventsPlugin
 
 logger = logging.getLogger(__name__)
 
 #: Trials shorter than this (median, seconds) let Dask prefetch one per worker; see
 #: ``DaskBackend._adapt_saturation``.
 PREFETCH_BELOW = 0.05
+#: Workers that check they can load the objective before the first trial (the rest load it
+#: with their first trial).
+CHECKED_WORKERS = 32
 
 
 class ObjectiveNotLoadable(RuntimeError):
@@ -96,7 +102,7 @@ class DaskBackend:
         self._max_wait = max_wait
         self._t0 = time.monotonic() - clock_offset  # a resumed search continues its clock
         self._token = uuid.uuid4().hex[:8]
-        self.topic = f"daskhpo-{self._token}"
+        self.topic = events.topic_of(self._key(0, 0))
         self._inbox: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self._attempts: dict[str, _Attempt] = {}
         self._outbox: list[AttemptSpec] = []
@@ -118,6 +124,7 @@ class DaskBackend:
         #: counts only their slots.
         self.expected_duration: float | None = None
         client.subscribe_topic(self.topic, self._on_topic)
+        self._plugin_registered = False
 
     # ------------------------------------------------------------------ clock and capacity
 
@@ -210,7 +217,7 @@ class DaskBackend:
     # ------------------------------------------------------------------ attempts
 
     def _key(self, trial_id: int, attempt: int) -> str:
-        return f"daskhpo-trial-{trial_id}-{attempt}-{self._token}"
+        return events.trial_key(trial_id, attempt, self._token)
 
     def submit(self, spec: AttemptSpec) -> None:
         """Queue an attempt; queued attempts go to the cluster together at the next wait().
@@ -227,12 +234,14 @@ class DaskBackend:
         queue a trial behind a long one on a busy worker while another sits idle, because our
         "trial ended" event reaches the driver before the scheduler has freed that slot.
         Attempts beyond the free slots go unrestricted: Dask queues them on the scheduler (in
-        order) and hands each worker its next one just before the current one ends, which
-        hides the driver's round trip. Attempts that need resources (GPUs) are never queued by
-        Dask, only assigned to some worker at once, so they wait here for a free slot.
+        order) and hands each worker its next one as a thread frees (or just before, when it
+        prefetches), without a round trip to the driver. Attempts that need resources (GPUs)
+        are never queued by Dask, only assigned to some worker at once, so they wait here for a
+        free slot.
         """
         if not self._outbox:
             return
+        self.register_plugin()  # once
         placement: tuple[str, ...] | None = None
         if self.expected_duration is not None:
             long_lived = self._long_lived(self.expected_duration)
@@ -259,7 +268,7 @@ class DaskBackend:
             else:
                 workers = list(placement) if placement else None
             futures = self.client.map(
-                partial(_call_run_attempt, self.objective),
+                partial(run_task, self.objective),
                 [s.config for s in specs],
                 options,
                 key=keys,
@@ -577,20 +586,53 @@ class DaskBackend:
             ),
         )
 
+    def register_plugin(self) -> None:
+        """Have the workers send trials' start and end events (``daskhpo.events``). A trial
+        that starts on a worker without the plugin (it failed to register) sends its own."""
+        if self._plugin_registered:
+            return
+        self._plugin_registered = True
+        try:
+            self.client.register_plugin(TrialEventsPlugin(), name=events.PLUGIN_NAME)
+        except Exception as exc:
+            logger.warning("could not register daskhpo's worker plugin: %s", exc)
+
     def check_objective(self, timeout: float = 60.0) -> None:
         """Fail fast if workers cannot load the objective (e.g. its module is not on their path).
 
-        One tiny task carries the objective to a worker, so a search never starts hundreds of
-        trials that all fail the same way. Waits for a worker up to ``timeout`` seconds.
+        A tiny task carries the objective to each worker, so a search never starts hundreds of
+        trials that all fail the same way. Waits for a worker up to ``timeout`` seconds. The
+        worker plugin is registered and the workers' lifetimes asked for meanwhile.
         """
         if not self._workers and not self._expect_more_workers_now():
+            self.register_plugin()
             return
-        future = self.client.submit(_objective_loads, self.objective, pure=False)
-        self.worker_deadlines()  # asks the workers meanwhile: one round trip instead of two
+        # One check per worker (up to CHECKED_WORKERS): each imports the objective's module
+        # now, in parallel, instead of during its first trial.
+        addresses = list(self._workers)[:CHECKED_WORKERS]
+        futures = [
+            self.client.submit(
+                objective_loads,
+                self.objective,
+                workers=[address],
+                allow_other_workers=True,
+                pure=False,
+                key=f"daskhpo-check-{self._token}-{i}",
+            )
+            for i, address in enumerate(addresses)
+        ] or [self.client.submit(objective_loads, self.objective, pure=False)]
+        self.register_plugin()
+        self.worker_deadlines()
         try:
-            future.result(timeout=timeout)
+            wait(futures, timeout=timeout)
+            for future in futures:
+                if future.status != "finished":
+                    if not future.done():
+                        raise TimeoutError
+                    future.result()  # raises the reason (only a failure needs this round trip)
         except TimeoutError as exc:
-            future.cancel()
+            for future in futures:
+                future.cancel()
             raise ObjectiveNotLoadable(
                 f"no worker ran a one-line check of the objective within {timeout:g} s: the "
                 "workers may be unable to unpickle it (its module is not importable there) or "
@@ -623,22 +665,7 @@ class DaskBackend:
             logger.debug("unsubscribe failed", exc_info=True)
 
 
-def _call_run_attempt(
-    objective: Callable[[dict[str, Any]], Any], config: dict[str, Any], options: dict[str, Any]
-) -> dict[str, Any] | None:
-    """Keyword arguments of ``run_attempt`` travel as one dict: ``client.submit`` reserves
-    ``key``, ``resources`` and friends for itself."""
-    return run_attempt(objective, config, **options)
-
-
 def _set_saturation(value: float, dask_scheduler: Any = None) -> None:
     """Runs on the scheduler: how many tasks each worker thread may hold (Dask's
     ``distributed.scheduler.worker-saturation``)."""
     dask_scheduler.WORKER_SATURATION = value
-
-
-def _objective_loads(objective: Callable[[dict[str, Any]], Any]) -> bool:
-    """Runs on a worker: loads the objective there (imports its module) or raises why not."""
-    if isinstance(objective, ShippedObjective):
-        objective = objective.load()
-    return callable(objective)

@@ -24,7 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from daskhpo import events
 from daskhpo.gpus import pinned
+from daskhpo.shipping import ShippedObjective
 
 #: Worker-global stop requests: task key -> True for pause, False for stop.
 _STOP_REQUESTS: dict[str, bool] = {}
@@ -222,10 +224,12 @@ def run_attempt(
     """Run one attempt of a trial on a worker and describe how it ended.
 
     Never raises for the objective's sake: failures come back as an ``error`` outcome so the
-    driver, not Dask, decides about retries. On a worker the outcome travels as an "end"
-    event and the task returns None; the outcome is returned only when it could not be sent.
+    driver, not Dask, decides about retries. The outcome is the task's result, which the
+    worker plugin sends on as the "end" event (``daskhpo.events``); without the plugin the
+    task sends it and returns None, or returns it when it could not be sent.
     """
     log_event: Callable[[str, Any], None] | None = None
+    by_plugin = False
     worker_address = "local"
     worker: Any = None
     if topic is not None:
@@ -234,7 +238,9 @@ def run_attempt(
         worker = get_worker()
         log_event = worker.log_event
         worker_address = worker.address
-        log_event(topic, ["start", key, worker_address])
+        by_plugin = key in events.PLUGIN_KEYS  # the worker plugin sends "start" and "end"
+        if not by_plugin:
+            log_event(topic, ["start", key, worker_address])
     ckpt = Path(trial_dir)
     if checkpoint_from is not None:
         _seed_checkpoint(Path(checkpoint_from), ckpt)
@@ -272,7 +278,7 @@ def run_attempt(
         _local.context = None
         _STOP_REQUESTS.pop(key, None)
     outcome["reports"] = ctx.reports
-    if log_event is not None and topic is not None:
+    if log_event is not None and topic is not None and not by_plugin:
         try:
             log_event(topic, ["end", key, outcome])
         except TypeError:  # not msgpack-able after all: the driver gathers the result instead
@@ -281,3 +287,19 @@ def run_attempt(
         # not measure and keep a copy nobody fetches.
         return None
     return outcome
+
+
+def run_task(
+    objective: Callable[[dict[str, Any]], Any], config: dict[str, Any], options: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The task of one attempt. Keyword arguments of ``run_attempt`` travel as one dict:
+    ``client.submit`` reserves ``key``, ``resources`` and friends for itself. It lives here,
+    not beside the driver's code, so a worker imports only this light module."""
+    return run_attempt(objective, config, **options)
+
+
+def objective_loads(objective: Callable[[dict[str, Any]], Any]) -> bool:
+    """Runs on a worker: loads the objective there (imports its module) or raises why not."""
+    if isinstance(objective, ShippedObjective):
+        objective = objective.load()
+    return callable(objective)

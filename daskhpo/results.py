@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,10 +34,11 @@ TRIAL_COLUMNS = [
 ]
 
 
-def trials_frame(
+def trials_table(
     trials: Iterable[Trial], config_names: Sequence[str], metric_names: Sequence[str] = ()
-) -> pd.DataFrame:
-    """One row per trial: status, attempts, times, ``config/<name>`` and metric columns."""
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """Columns and rows of the trials table (see :func:`trials_frame`)."""
+    trials = list(trials)
     rows: list[dict[str, Any]] = []
     metrics_seen: dict[str, None] = dict.fromkeys(metric_names)
     for t in trials:
@@ -68,18 +71,48 @@ def trials_frame(
             row[name] = t.last_metrics.get(name)
         rows.append(row)
     columns = [*TRIAL_COLUMNS, *(f"config/{n}" for n in config_names), *metrics_seen]
+    return columns, rows
+
+
+def trials_frame(
+    trials: Iterable[Trial], config_names: Sequence[str], metric_names: Sequence[str] = ()
+) -> pd.DataFrame:
+    """One row per trial: status, attempts, times, ``config/<name>`` and metric columns."""
+    columns, rows = trials_table(trials, config_names, metric_names)
     return pd.DataFrame(rows, columns=columns)
 
 
-def reports_frame(reports: Iterable[ReportRecord]) -> pd.DataFrame:
-    """One row per intermediate report: trial, attempt, time, step and each metric."""
+def reports_table(reports: Iterable[ReportRecord]) -> tuple[list[str], list[dict[str, Any]]]:
+    """Columns and rows of the reports table (see :func:`reports_frame`)."""
     rows = [
         {"trial_id": r.trial_id, "attempt": r.attempt, "time": r.time, "step": r.step, **r.metrics}
         for r in reports
     ]
-    if not rows:
-        return pd.DataFrame(columns=["trial_id", "attempt", "time", "step"])
-    return pd.DataFrame(rows)
+    columns: dict[str, None] = dict.fromkeys(["trial_id", "attempt", "time", "step"])
+    for row in rows:
+        columns.update(dict.fromkeys(row))
+    return list(columns), rows
+
+
+def reports_frame(reports: Iterable[ReportRecord]) -> pd.DataFrame:
+    """One row per intermediate report: trial, attempt, time, step and each metric."""
+    columns, rows = reports_table(reports)
+    return pd.DataFrame(rows, columns=columns)
+
+
+def write_csv(path: Path, columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> Path:
+    """A table as CSV the way pandas writes it (missing values empty), without building a
+    DataFrame: a search's results are on disk at once even where pandas is cold."""
+    with path.open("w", newline="", encoding="utf-8") as file:
+        writer = csv.DictWriter(file, fieldnames=list(columns), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({k: _csv_value(v) for k, v in row.items()} for row in rows)
+    return path
+
+
+def _csv_value(value: Any) -> Any:
+    """NaN is written as an empty field, as pandas writes a missing value."""
+    return "" if isinstance(value, float) and math.isnan(value) else value
 
 
 def _scalar(value: Any) -> bool:
@@ -156,9 +189,13 @@ class Result:
 
     def to_csv(self, path: str | Path) -> Path:
         """Write the trials table as CSV."""
-        path = Path(path)
-        self.trials.to_csv(path, index=False)
-        return path
+        columns, rows = trials_table(self.trials_list, self.config_names, [self.metric])
+        return write_csv(Path(path), columns, rows)
+
+    def reports_to_csv(self, path: str | Path) -> Path:
+        """Write the reports table as CSV."""
+        columns, rows = reports_table(self.reports_list)
+        return write_csv(Path(path), columns, rows)
 
     def to_parquet(self, path: str | Path) -> Path:
         """Write the trials table as Parquet (needs pyarrow: ``pip install daskhpo[parquet]``)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pandas as pd
 import pytest
 
@@ -47,6 +49,10 @@ def test_random_search_runs_every_trial_and_finds_the_best(dask_client, tmp_path
     on_disk = pd.read_csv(tmp_path / "trials.csv")
     assert list(on_disk.columns) == list(df.columns)
     assert len(on_disk) == 40
+    # Written without pandas, read back the same as pandas' own CSV of the table.
+    pd.testing.assert_frame_equal(on_disk, pd.read_csv(io.StringIO(df.to_csv(index=False))))
+    reports = pd.read_csv(tmp_path / "reports.csv")
+    assert list(reports.columns) == list(result.reports.columns)
 
 
 def test_same_seed_same_configurations(dask_client):
