@@ -275,23 +275,39 @@ def w3_dask_log_event() -> dict[str, Any]:
 # ---------------------------------------------------------------------- W4 scale
 
 
-def _utilisation(wall: float) -> float:
-    return (w.W4_TRIALS * w.W4_SLEEP) / (w.W4_WORKERS * w.W4_THREADS * wall)
+def _utilisation(wall: float, trials: int, sleep: float) -> float:
+    return (trials * sleep) / (w.W4_WORKERS * w.W4_THREADS * wall)
+
+
+def _w4_dask_map(trials: int, sleep: float) -> dict[str, Any]:
+    configs = [{"duration": sleep}] * trials
+    with local_client(w.W4_WORKERS, w.W4_THREADS) as client:
+        wall, _ = _timed(lambda: client.gather(client.map(w.sleeper, configs, pure=False)))
+    return {"wall": wall, "utilisation": _utilisation(wall, trials, sleep)}
+
+
+def _w4_daskhpo(trials: int, sleep: float) -> dict[str, Any]:
+    _daskhpo()
+    space = {"duration": sleep}
+    with daskhpo_client(w.W4_WORKERS, w.W4_THREADS) as client:
+        wall, _ = _timed(lambda: _tune(client, w.sleeper, space, trials))
+    return {"wall": wall, "utilisation": _utilisation(wall, trials, sleep)}
 
 
 def w4_dask_map() -> dict[str, Any]:
-    configs = [{"duration": w.W4_SLEEP}] * w.W4_TRIALS
-    with local_client(w.W4_WORKERS, w.W4_THREADS) as client:
-        wall, _ = _timed(lambda: client.gather(client.map(w.sleeper, configs, pure=False)))
-    return {"wall": wall, "utilisation": _utilisation(wall)}
+    return _w4_dask_map(w.W4_TRIALS, w.W4_SLEEP)
 
 
 def w4_daskhpo() -> dict[str, Any]:
-    _daskhpo()
-    space = {"duration": w.W4_SLEEP}
-    with daskhpo_client(w.W4_WORKERS, w.W4_THREADS) as client:
-        wall, _ = _timed(lambda: _tune(client, w.sleeper, space, w.W4_TRIALS))
-    return {"wall": wall, "utilisation": _utilisation(wall)}
+    return _w4_daskhpo(w.W4_TRIALS, w.W4_SLEEP)
+
+
+def w4_dask_map_long() -> dict[str, Any]:
+    return _w4_dask_map(w.W4_LONG_TRIALS, w.W4_LONG_SLEEP)
+
+
+def w4_daskhpo_long() -> dict[str, Any]:
+    return _w4_daskhpo(w.W4_LONG_TRIALS, w.W4_LONG_SLEEP)
 
 
 def _rss() -> int:
@@ -354,6 +370,8 @@ CASES: dict[str, Callable[[], dict[str, Any]]] = {
         w3_dask_log_event,
         w4_dask_map,
         w4_daskhpo,
+        w4_dask_map_long,
+        w4_daskhpo_long,
         w4_daskhpo_memory,
     )
 }

@@ -41,7 +41,8 @@ WORKLOADS = {
     "W3": f"reporting: {w.W3_TRIALS} instant trials x {w.W3_REPORTS} intermediate reports, "
     f"{w.SLOTS} worker processes",
     "W4": f"scale: {w.W4_WORKERS} processes x {w.W4_THREADS} threads = "
-    f"{w.W4_WORKERS * w.W4_THREADS} slots, {w.W4_TRIALS} trials sleeping {w.W4_SLEEP} s; "
+    f"{w.W4_WORKERS * w.W4_THREADS} slots, {w.W4_TRIALS} trials sleeping {w.W4_SLEEP} s "
+    f"(and {w.W4_LONG_TRIALS} of {w.W4_LONG_SLEEP} s); "
     f"driver memory at {w.W4_MEMORY_TRIALS} instant trials",
     "W5": "simulator: simulated trials per second (benchmarks/bench_simulator.py)",
 }
@@ -88,6 +89,18 @@ CASES: list[Case] = [
     # W4 scale
     Case("w4_dask_map", "W4", "Dask client.map + gather", "floor"),
     Case("w4_daskhpo", "W4", "daskhpo tune (FIFO)", "daskhpo"),
+    Case(
+        "w4_dask_map_long",
+        "W4",
+        f"Dask client.map + gather, {w.W4_LONG_TRIALS} trials of {w.W4_LONG_SLEEP} s",
+        "reference",
+    ),
+    Case(
+        "w4_daskhpo_long",
+        "W4",
+        f"daskhpo tune (FIFO), {w.W4_LONG_TRIALS} trials of {w.W4_LONG_SLEEP} s",
+        "daskhpo",
+    ),
     Case(
         "w4_daskhpo_memory",
         "W4",

@@ -28,6 +28,9 @@ W4_WORKERS = 4
 W4_THREADS = 50
 W4_TRIALS = 2000
 W4_SLEEP = 0.5
+#: W4 again with trials of a length where the slots, not the machine, are what is measured.
+W4_LONG_SLEEP = 2.0
+W4_LONG_TRIALS = 1000
 W4_MEMORY_TRIALS = 10_000
 #: Every system but W4 runs on this many single-threaded worker processes.
 SLOTS = 2
