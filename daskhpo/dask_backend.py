@@ -3,7 +3,11 @@
 Design, from measurements on small clusters:
 
 * Each attempt is one task with a unique key and ``pure=False``. The Tuner keeps more attempts
-  queued than there are slots, so the cluster never waits for a driver round trip.
+  queued than there are slots, so the cluster never waits for a driver round trip. On clusters
+  daskhpo started, they wait on the scheduler until a thread is free (first in, first out, no
+  trial behind a straggler); Dask prefetches again while trials take milliseconds.
+* While the cluster holds such a queue, the driver lets events gather for 20 ms and handles
+  them in one pass.
 * Attempts submitted between two waits go to the scheduler as one graph (``client.map``).
 * Starts, reports and final outcomes travel as worker events (``log_event``) to a topic the
   driver subscribes to: pushed, in order, a fraction of a millisecond each. Start and end are
