@@ -186,12 +186,14 @@ def tune(
 
     from daskhpo.clusters import connect, owns_scheduler
     from daskhpo.dask_backend import DaskBackend
-    from daskhpo.progress import make_progress
 
     all_callbacks = list(callbacks)
-    display = make_progress(progress, metric=metric, mode=mode)
-    if display is not None:
-        all_callbacks.append(display)
+    if progress is not False:  # the display module (and rich) loads only when it may show
+        from daskhpo.progress import make_progress
+
+        display = make_progress(progress, metric=metric, mode=mode)
+        if display is not None:
+            all_callbacks.append(display)
 
     journal = Journal(exp_dir / JOURNAL_NAME)
     try:
