@@ -2,11 +2,11 @@
 
 An attempt runs inside :func:`run_attempt` on a Dask worker. Its start, reports and end travel
 to the driver as worker events (``log_event``), which cost a fraction of a millisecond and need
-no round trip. The driver's STOP/PAUSE
-decisions come back as a flag set on the worker, checked by the next ``report()``, which then
-raises :class:`TrialStopped`; the wrapper turns that into a clean STOPPED or PAUSED outcome.
-``distributed`` is imported lazily so that importing daskhpo (and the simulator) does not pull
-it in.
+no round trip; start and end come from the worker plugin when the worker has it
+(``daskhpo.events``). The driver's STOP/PAUSE decisions come back as a flag set on the worker,
+checked by the next ``report()``, which then raises :class:`TrialStopped`; the wrapper turns
+that into a clean STOPPED or PAUSED outcome. ``distributed`` is imported lazily so that
+importing daskhpo (and the simulator) does not pull it in.
 """
 
 from __future__ import annotations
