@@ -22,8 +22,8 @@ _OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS | orjson.OPT_APP
 
 
 def _fallback(value: Any) -> Any:
-    """Values orjson does not know: scalars with ``.item()`` (torch, numpy) as numbers, tuples
-    inside numpy containers and anything else (paths, objects) as text."""
+    """Values orjson does not know: scalars with ``.item()`` (a one-element torch tensor, say)
+    as numbers, anything else (paths, objects) as text."""
     item = getattr(value, "item", None)
     if callable(item):
         try:
