@@ -471,6 +471,9 @@ class DaskBackend:
 
     def _from_topic(self, message: Any) -> list[Event]:
         kind, key = message[0], message[1]
+        if kind == "lifetime":  # from a check: ["lifetime", worker, seconds left or None]
+            self._deadlines[key] = math.inf if message[2] is None else self.now() + message[2]
+            return []
         record = self._attempts.get(key)
         if record is None or record.done:
             return []
@@ -606,7 +609,7 @@ class DaskBackend:
 
         A tiny task carries the objective to each worker, so a search never starts hundreds of
         trials that all fail the same way. Waits for a worker up to ``timeout`` seconds. The
-        worker plugin is registered and the workers' lifetimes asked for meanwhile.
+        worker plugin is registered meanwhile, and each check reports its worker's lifetime.
         """
         if not self._workers and not self._expect_more_workers_now():
             self.register_plugin()
@@ -618,6 +621,7 @@ class DaskBackend:
             self.client.submit(
                 objective_loads,
                 self.objective,
+                self.topic,
                 workers=[address],
                 allow_other_workers=True,
                 pure=False,
@@ -626,9 +630,12 @@ class DaskBackend:
             for i, address in enumerate(addresses)
         ] or [self.client.submit(objective_loads, self.objective, pure=False)]
         self.register_plugin()
-        self.worker_deadlines()
         try:
             wait(futures, timeout=timeout)
+            # Each check sent its worker's lifetime before its task finished (one stream, in
+            # order): take them in, and ask only the workers no check ran on.
+            self._drain([])
+            self.worker_deadlines()
             for future in futures:
                 if future.status != "finished":
                     if not future.done():

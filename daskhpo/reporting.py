@@ -26,6 +26,7 @@ from typing import Any
 
 from daskhpo import events
 from daskhpo.gpus import pinned
+from daskhpo.lifetime import remaining_lifetime
 from daskhpo.shipping import ShippedObjective
 
 #: Worker-global stop requests: task key -> True for pause, False for stop.
@@ -298,8 +299,17 @@ def run_task(
     return run_attempt(objective, config, **options)
 
 
-def objective_loads(objective: Callable[[dict[str, Any]], Any]) -> bool:
-    """Runs on a worker: loads the objective there (imports its module) or raises why not."""
+def objective_loads(objective: Callable[[dict[str, Any]], Any], topic: str | None = None) -> bool:
+    """Runs on a worker: loads the objective there (imports its module) or raises why not.
+
+    With a ``topic``, also tells the driver how long this worker has left (``lifetime``),
+    which spares it a round trip to ask.
+    """
     if isinstance(objective, ShippedObjective):
         objective = objective.load()
+    if topic is not None:
+        from distributed import get_worker
+
+        worker = get_worker()
+        worker.log_event(topic, ["lifetime", worker.address, remaining_lifetime(worker)])
     return callable(objective)

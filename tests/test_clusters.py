@@ -330,6 +330,27 @@ def test_backend_knows_worker_lifetimes_and_places_long_trials_on_long_lived_wor
 
 
 @pytest.mark.slow
+def test_the_objective_check_brings_each_workers_lifetime(
+    two_workers_one_retiring, tmp_path, monkeypatch
+):
+    client, names = two_workers_one_retiring
+
+    def not_asked(dask_worker: object = None) -> None:
+        raise AssertionError("the lifetime should have come with the objective check")
+
+    monkeypatch.setattr("daskhpo.dask_backend.remaining_lifetime", not_asked)
+    backend = DaskBackend(client, square, metric="x", experiment_dir=tmp_path)
+    try:
+        backend.capacity()
+        backend.check_objective()
+        deadlines = backend.worker_deadlines()  # would ask the workers (and fail) if missing
+        assert set(deadlines) == {names["limited"]}
+        assert 200 < deadlines[names["limited"]] - backend.now() <= 300
+    finally:
+        backend.close()
+
+
+@pytest.mark.slow
 def test_tune_starts_no_trial_on_a_worker_that_retires_before_the_trial_walltime(
     two_workers_one_retiring, tmp_path
 ):
