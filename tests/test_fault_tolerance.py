@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -426,3 +428,23 @@ def test_target_value_stops_the_search(dask_client):
     assert result.best_value is not None
     assert result.best_value <= 0.00101
     assert len(result.trials) < 400
+
+
+def test_journal_writes_numpy_values_paths_and_non_finite_numbers(tmp_path):
+    journal = Journal(tmp_path / "journal.jsonl")
+    journal.write(
+        "reported",
+        trial_id=np.int64(3),
+        metrics={"loss": np.float32(0.5), "curve": np.array([1.0, 2.0]), 7: math.inf},
+        where=tmp_path,
+        pair=(1, "a"),
+    )
+    journal.close()
+    (record,) = read_journal(tmp_path / "journal.jsonl")
+    assert record == {
+        "event": "reported",
+        "trial_id": 3,
+        "metrics": {"loss": 0.5, "curve": [1.0, 2.0], "7": None},
+        "where": str(tmp_path),
+        "pair": [1, "a"],
+    }

@@ -4,17 +4,14 @@ someone else owns keeps its settings."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from typing import Any
 
 import dask
-import numpy as np
 import pytest
 
 import daskhpo as dh
 from daskhpo.clusters import connect, owns_scheduler
-from daskhpo.journal import Journal, read_journal
 from tests import objectives
 
 
@@ -79,23 +76,3 @@ def test_a_cluster_daskhpo_did_not_start_keeps_its_settings(dask_client, tmp_pat
         progress=False,
     )
     assert _saturation(dask_client) == before
-
-
-def test_journal_writes_numpy_values_paths_and_non_finite_numbers(tmp_path):
-    journal = Journal(tmp_path / "journal.jsonl")
-    journal.write(
-        "reported",
-        trial_id=np.int64(3),
-        metrics={"loss": np.float32(0.5), "curve": np.array([1.0, 2.0]), 7: math.inf},
-        where=tmp_path,
-        pair=(1, "a"),
-    )
-    journal.close()
-    (record,) = read_journal(tmp_path / "journal.jsonl")
-    assert record == {
-        "event": "reported",
-        "trial_id": 3,
-        "metrics": {"loss": 0.5, "curve": [1.0, 2.0], "7": None},
-        "where": str(tmp_path),
-        "pair": [1, "a"],
-    }
