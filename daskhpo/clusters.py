@@ -55,11 +55,14 @@ KINDS = ("local", "cuda", "slurm", "address")
 #: (e.g. a torch DataLoader with workers). ``worker-saturation: 1.0`` keeps queued trials on
 #: the scheduler until a thread is free, so none waits behind a long trial on a busy worker
 #: while another worker is idle (the driver lifts it for millisecond trials, see
-#: ``DaskBackend``).
+#: ``DaskBackend``). Workers preload the modules a trial task runs (``daskhpo.worker_preload``)
+#: as they start, not during their first trial. (SLURM workers do not: a job whose environment
+#: lacks daskhpo would fail to start instead of failing the objective check with a clear error.)
 OWN_CLUSTER_CONFIG = {
     "distributed.scheduler.allowed-failures": 0,
     "distributed.scheduler.worker-saturation": 1.0,
     "distributed.worker.daemon": False,
+    "distributed.worker.preload": ["daskhpo.worker_preload"],
 }
 
 #: Scheduler addresses of the clusters :func:`connect` started in this process.

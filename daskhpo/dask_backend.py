@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 import queue
 import statistics
 import time
@@ -34,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import dask
 from distributed import Client, Future, wait
@@ -55,6 +56,8 @@ PREFETCH_BELOW = 0.05
 #: Workers that check they can load the objective before the first trial (the rest load it
 #: with their first trial).
 CHECKED_WORKERS = 32
+#: Seconds the objective check may take once workers are there.
+CHECK_TIMEOUT = 60.0
 
 
 class ObjectiveNotLoadable(RuntimeError):
@@ -75,7 +78,13 @@ class _Attempt:
 
 def trial_dir(experiment_dir: Path, trial_id: int) -> Path:
     """Where trial ``trial_id`` keeps its checkpoints, the same for every attempt."""
-    return experiment_dir / "trials" / f"trial_{trial_id:05d}"
+    return Path(_trial_dir_name(str(experiment_dir / "trials"), trial_id))
+
+
+def _trial_dir_name(trials_root: str, trial_id: int) -> str:
+    """:func:`trial_dir` as text from its parent's, for the task of every attempt (building a
+    ``Path`` per trial was a visible share of the driver's time with millisecond trials)."""
+    return os.path.join(trials_root, f"trial_{trial_id:05d}")
 
 
 class DaskBackend:
@@ -100,6 +109,7 @@ class DaskBackend:
         self.objective = objective
         self.metric = metric
         self.experiment_dir = experiment_dir
+        self._trials_root = str(experiment_dir / "trials")
         self.resources = dict(resources or {})
         self._expect_more_workers = expect_more_workers
         self._refresh_interval = refresh_interval
@@ -129,6 +139,10 @@ class DaskBackend:
         self.expected_duration: float | None = None
         client.subscribe_topic(self.topic, self._on_topic)
         self._plugin_registered = False
+        self._checks: list[Future[Any]] = []  # objective checks not settled yet
+        self._check_timeout = CHECK_TIMEOUT
+        self._check_clock_from: float | None = None
+        self._checking: set[str] = set()  # workers whose check has not reported yet
 
     # ------------------------------------------------------------------ clock and capacity
 
@@ -171,7 +185,7 @@ class DaskBackend:
         each worker once (``client.run``); workers without a limit are left out.
         """
         self._refresh()
-        new = [a for a in self._workers if a not in self._deadlines]
+        new = [a for a in self._workers if a not in self._deadlines and a not in self._checking]
         if new:
             try:
                 left = self.client.run(remaining_lifetime, workers=new)
@@ -325,14 +339,14 @@ class DaskBackend:
     def _options(self, spec: AttemptSpec, key: str) -> dict[str, Any]:
         checkpoint_from = None
         if spec.checkpoint_trial_id is not None:
-            checkpoint_from = str(trial_dir(self.experiment_dir, spec.checkpoint_trial_id))
+            checkpoint_from = _trial_dir_name(self._trials_root, spec.checkpoint_trial_id)
         return {
             "trial_id": spec.trial_id,
             "attempt": spec.attempt,
             "key": key,
             "topic": self.topic,
             "metric": self.metric,
-            "trial_dir": str(trial_dir(self.experiment_dir, spec.trial_id)),
+            "trial_dir": _trial_dir_name(self._trials_root, spec.trial_id),
             "budget": spec.budget,
             "resources": spec.resources,
             "checkpoint_from": checkpoint_from,
@@ -378,7 +392,10 @@ class DaskBackend:
             # is ~10% less CPU in the driver's process, whose threads (this loop, the client,
             # a local scheduler) share one GIL.
             time.sleep(self._gather_window)
+        checked = self._check_finished()  # before the drain, which takes its lifetimes
         events = self._drain(items)
+        if self._checks:
+            self._settle_check(block=False, finished=checked)
         if self._tune_saturation and events:
             self._adapt_saturation()
         # Tasks that ended without their "end" event (lost workers, errors outside the
@@ -388,6 +405,10 @@ class DaskBackend:
         if not items or now - self._swept_at >= self._sweep_interval:
             self._swept_at = now
             done_keys = [k for k, r in self._attempts.items() if r.future.done()]
+            if self._checks and any(self._attempts[k].future.status == "error" for k in done_keys):
+                # A failed task may be a worker unable to load the objective: the check says
+                # so clearly, before any trial is reported failed for it.
+                self._settle_check(block=True)
             if done_keys:
                 # A task's "end" event reaches the client before its state does (one stream,
                 # in order), so the events queued by now include those of every done task.
@@ -604,20 +625,27 @@ class DaskBackend:
         except Exception as exc:
             logger.warning("could not register daskhpo's worker plugin: %s", exc)
 
-    def check_objective(self, timeout: float = 60.0) -> None:
+    def check_objective(self, timeout: float | None = None) -> None:
         """Fail fast if workers cannot load the objective (e.g. its module is not on their path).
 
-        A tiny task carries the objective to each worker, so a search never starts hundreds of
-        trials that all fail the same way. Waits for a worker up to ``timeout`` seconds. The
-        worker plugin is registered meanwhile, and each check reports its worker's lifetime.
+        A tiny task carries the objective to each worker (up to ``CHECKED_WORKERS``), so a
+        search whose workers cannot import the objective's module stops with one clear error
+        instead of many failed trials. Each check also reports its worker's lifetime, and the
+        worker plugin is registered meanwhile.
+
+        With workers there, it waits (up to ``timeout`` seconds, ``CHECK_TIMEOUT`` unless
+        given) before any trial is sent.
+        Without (SLURM jobs still queued), it does not wait: the check runs on the first worker
+        that comes, and :meth:`wait` raises :class:`ObjectiveNotLoadable` if it fails, before
+        any trial is reported failed for it; ``timeout`` then counts from that worker's arrival.
         """
         if not self._workers and not self._expect_more_workers_now():
             self.register_plugin()
             return
-        # One check per worker (up to CHECKED_WORKERS): each imports the objective's module
-        # now, in parallel, instead of during its first trial.
+        # Each check imports the objective's module now, in parallel on every worker, instead
+        # of during its first trial.
         addresses = list(self._workers)[:CHECKED_WORKERS]
-        futures = [
+        self._checks = [
             self.client.submit(
                 objective_loads,
                 self.objective,
@@ -629,38 +657,89 @@ class DaskBackend:
             )
             for i, address in enumerate(addresses)
         ] or [self.client.submit(objective_loads, self.objective, pure=False)]
+        self._checking = set(addresses)  # their checks will tell their lifetimes
+        self._check_timeout = CHECK_TIMEOUT if timeout is None else timeout
+        self._check_clock_from = self.now() if self._workers else None
         self.register_plugin()
-        try:
-            wait(futures, timeout=timeout)
+        if self._workers:
+            self._settle_check(block=True)
+
+    def _check_finished(self) -> bool:
+        """Whether a pending objective check has finished (read before draining events: a
+        finished check's lifetime event is then already in the inbox)."""
+        return bool(self._checks) and all(f.done() for f in self._checks)
+
+    def _settle_check(self, *, block: bool, finished: bool | None = None) -> None:
+        """Conclude the objective check: raise if it failed or is overdue; once it passed,
+        ask the lifetimes of the workers no check ran on. With ``block``, wait for it.
+        ``finished`` is whether it had finished before the caller took in the events."""
+        if not self._checks:
+            return
+        if block:
+            while not self._check_finished():
+                self._refresh()
+                if not self._workers:
+                    return  # nothing can run yet: settled later, once workers come
+                if self._check_clock_from is None:
+                    self._check_clock_from = self.now()
+                left = self._check_clock_from + self._check_timeout - self.now()
+                if left <= 0:
+                    break
+                with contextlib.suppress(TimeoutError):
+                    wait(self._checks, timeout=min(left, self._max_wait))
             # Each check sent its worker's lifetime before its task finished (one stream, in
-            # order): take them in, and ask only the workers no check ran on.
-            self._drain([])
-            self.worker_deadlines()
-            for future in futures:
-                if future.status != "finished":
-                    if not future.done():
-                        raise TimeoutError
+            # order): take them in.
+            self._drain_lifetimes()
+            finished = self._check_finished()
+        if not finished:
+            if self._workers and self._check_clock_from is None:
+                self._check_clock_from = self.now()
+            if (
+                self._check_clock_from is not None
+                and self.now() - self._check_clock_from >= self._check_timeout
+            ):
+                self._fail_check(None)
+            return
+        checks, self._checks = self._checks, []
+        self._checking = set()
+        for future in checks:
+            if future.status != "finished":
+                try:
                     future.result()  # raises the reason (only a failure needs this round trip)
-        except TimeoutError as exc:
-            for future in futures:
-                future.cancel()
+                except Exception as exc:
+                    self._checks = checks
+                    self._fail_check(exc)
+        self.worker_deadlines()  # asks only the workers no check ran on
+
+    def _drain_lifetimes(self) -> None:
+        """Take in queued topic messages before any trial ran (none but lifetimes then)."""
+        if self._attempts:
+            return  # trials' events are for :meth:`wait` to hand over
+        self._drain([])
+
+    def _fail_check(self, exc: BaseException | None) -> NoReturn:
+        for future in self._checks:
+            future.cancel()
+        self._checks = []
+        self._checking = set()
+        if exc is None:
             raise ObjectiveNotLoadable(
-                f"no worker ran a one-line check of the objective within {timeout:g} s: the "
-                "workers may be unable to unpickle it (its module is not importable there) or "
-                "the cluster is saturated by other work; check the worker logs"
-            ) from exc
-        except Exception as exc:
-            if isinstance(self.objective, ShippedObjective):
-                name, module = self.objective.name, self.objective.module
-            else:
-                name = getattr(self.objective, "__qualname__", repr(self.objective))
-                module = getattr(self.objective, "__module__", "?")
-            raise ObjectiveNotLoadable(
-                f"the workers cannot load the objective {name!r} from module {module!r}: "
-                f"{type(exc).__name__}: {exc}. Put the module where the workers can import it "
-                "(install it in their environment or add its directory to their PYTHONPATH), "
-                "or define the objective in the script or notebook that calls tune()"
-            ) from exc
+                f"no worker ran a one-line check of the objective within "
+                f"{self._check_timeout:g} s: the workers may be unable to unpickle it (its "
+                "module is not importable there) or the cluster is saturated by other work; "
+                "check the worker logs"
+            )
+        if isinstance(self.objective, ShippedObjective):
+            name, module = self.objective.name, self.objective.module
+        else:
+            name = getattr(self.objective, "__qualname__", repr(self.objective))
+            module = getattr(self.objective, "__module__", "?")
+        raise ObjectiveNotLoadable(
+            f"the workers cannot load the objective {name!r} from module {module!r}: "
+            f"{type(exc).__name__}: {exc}. Put the module where the workers can import it "
+            "(install it in their environment or add its directory to their PYTHONPATH), "
+            "or define the objective in the script or notebook that calls tune()"
+        ) from exc
 
     def _expect_more_workers_now(self) -> bool:
         return self._expect_more_workers is not None and self._expect_more_workers()

@@ -104,15 +104,17 @@ def write_csv(path: Path, columns: Sequence[str], rows: Iterable[dict[str, Any]]
     """A table as CSV the way pandas writes it (missing values empty), without building a
     DataFrame: a search's results are on disk at once even where pandas is cold."""
     with path.open("w", newline="", encoding="utf-8") as file:
-        writer = csv.DictWriter(file, fieldnames=list(columns), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows({k: _csv_value(v) for k, v in row.items()} for row in rows)
+        writer = csv.writer(file, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows([_csv_value(row.get(column)) for column in columns] for row in rows)
     return path
 
 
 def _csv_value(value: Any) -> Any:
-    """NaN is written as an empty field, as pandas writes a missing value."""
-    return "" if isinstance(value, float) and math.isnan(value) else value
+    """NaN and missing values are written as empty fields, as pandas writes them."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return value
 
 
 def _scalar(value: Any) -> bool:

@@ -27,6 +27,18 @@ def daskhpo_cluster() -> Iterator[Any]:
         yield client
 
 
+def _loaded_modules(dask_worker: Any = None) -> set[str]:
+    import sys
+
+    return {name for name in sys.modules if name.startswith("daskhpo")}
+
+
+def test_the_workers_of_daskhpos_cluster_load_the_trial_modules_as_they_start(daskhpo_cluster):
+    # Before any task: the first trial does not pay for importing them.
+    for loaded in daskhpo_cluster.run(_loaded_modules).values():
+        assert {"daskhpo.reporting", "daskhpo.worker_plugin"} <= loaded
+
+
 def test_a_straggler_does_not_hold_back_the_trials_queued_after_it(daskhpo_cluster, tmp_path):
     assert owns_scheduler(daskhpo_cluster)
     assert _saturation(daskhpo_cluster) == 1.0
