@@ -159,6 +159,10 @@ class DaskBackend:
         self._known_workers.update(self._workers)
         self._capacity = sum(self._slots(w) for w in self._workers.values())
 
+    def _threads(self) -> int:
+        """The cluster's threads, all workers together."""
+        return sum(int(w.get("nthreads", 1)) for w in self._workers.values())
+
     def _slots(self, worker: dict[str, Any]) -> int:
         """How many trials with our resources fit on one worker at once."""
         slots = int(worker.get("nthreads", 1))
@@ -253,9 +257,12 @@ class DaskBackend:
         "trial ended" event reaches the driver before the scheduler has freed that slot.
         Attempts beyond the free slots go unrestricted: Dask queues them on the scheduler (in
         order) and hands each worker its next one as a thread frees (or just before, when it
-        prefetches), without a round trip to the driver. Attempts that need resources (GPUs)
-        are never queued by Dask, only assigned to some worker at once, so they wait here for a
-        free slot.
+        prefetches), without a round trip to the driver. On daskhpo's own clusters, once the
+        trials in flight outnumber twice the cluster's threads, Dask queues every unrestricted
+        trial that way (its "root-ish" rule): no hints then, since a hinted trial skips the
+        queue and may wait behind a busy worker's running trials. Attempts that need resources
+        (GPUs) are never queued by Dask, only assigned to some worker at once, so they wait here
+        for a free slot.
         """
         if not self._outbox:
             return
@@ -265,10 +272,16 @@ class DaskBackend:
             long_lived = self._long_lived(self.expected_duration)
             placement = None if long_lived is None else tuple(long_lived)
         free = self._free_slots(placement)
+        dask_queues = (
+            self._tune_saturation
+            and placement is None
+            and len(self._attempts) + len(self._outbox) > 2 * self._threads()
+        )
         groups: dict[tuple[tuple[tuple[str, float], ...], str | None], list[AttemptSpec]] = {}
         held: list[AttemptSpec] = []
         for spec in self._outbox:
-            worker = max(free, key=free.__getitem__) if free else None
+            hint = free and not (dask_queues and not spec.resources)
+            worker = max(free, key=free.__getitem__) if hint else None
             if worker is not None:
                 free[worker] -= 1
                 if not free[worker]:

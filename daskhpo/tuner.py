@@ -188,16 +188,17 @@ class Tuner:
         """Slots plus a queue deep enough to hide the driver's round trip.
 
         Schedulers whose suggestions do not depend on results (``prefers_queue``) get about a
-        quarter of a second of work queued at the recent completion rate (at least 16, like
-        Ray Tune's pending-trial default), so that
-        even millisecond trials never wait for the driver; others get no queue, so each
-        decision sees every result that came before it.
+        quarter of a second of work queued at the recent completion rate, so that even
+        millisecond trials never wait for the driver, and at least the slots plus 16: with
+        more trials in flight than twice its threads, Dask queues them on the scheduler and
+        hands each to the first free thread, in order (see ``DaskBackend._flush``). Others get
+        no queue, so each decision sees every result that came before it.
         """
         depth = self.queue_depth
         if depth is None:
             depth = 0
             if self.scheduler.prefers_queue:
-                depth = min(512, max(16, capacity, self._completion_rate() // 4))
+                depth = max(16, capacity + 16, min(512, self._completion_rate() // 4))
         target = capacity + depth
         if self.max_concurrent is not None:
             target = min(target, self.max_concurrent)

@@ -9,6 +9,7 @@ from typing import Any
 
 import dask
 import pytest
+from distributed.diagnostics.plugin import SchedulerPlugin
 
 import daskhpo as dh
 from daskhpo.clusters import connect, owns_scheduler
@@ -88,3 +89,54 @@ def test_a_cluster_daskhpo_did_not_start_keeps_its_settings(dask_client, tmp_pat
         progress=False,
     )
     assert _saturation(dask_client) == before
+
+
+class _TrialPaths(SchedulerPlugin):
+    """Records, per trial task, whether it waited in the scheduler's queue and whether it was
+    sent with a worker restriction."""
+
+    name = "daskhpo-test-trial-paths"
+
+    def __init__(self) -> None:
+        self.queued: set[str] = set()
+        self.restricted: set[str] = set()
+        self.scheduler: Any = None
+
+    async def start(self, scheduler: Any) -> None:
+        self.scheduler = scheduler
+
+    def transition(self, key: Any, start: str, finish: str, *args: Any, **kwargs: Any) -> None:
+        if not (isinstance(key, str) and key.startswith("daskhpo-trial-")):
+            return
+        if finish == "queued":
+            self.queued.add(key)
+        ts = self.scheduler.tasks.get(key)
+        if ts is not None and ts.worker_restrictions:
+            self.restricted.add(key)
+
+
+def _trial_paths(dask_scheduler: Any = None) -> tuple[int, int]:
+    plugin = dask_scheduler.plugins[_TrialPaths.name]
+    return len(plugin.queued), len(plugin.restricted)
+
+
+def test_on_a_wide_cluster_every_waiting_trial_waits_in_the_schedulers_queue(tmp_path):
+    # 20 threads: Dask queues a group of tasks on the scheduler only when it outnumbers twice
+    # the threads, so the driver must keep more than that in flight, and send them without
+    # free-slot hints (a hinted trial skips the queue and may wait behind a busy worker).
+    with connect({"local": {"n_workers": 2, "threads_per_worker": 10}}) as (client, _):
+        client.wait_for_workers(2)
+        client.register_plugin(_TrialPaths())
+        result = dh.tune(
+            objectives.sleepy,
+            {"x": dh.uniform(0, 1), "sleep": 0.1},
+            metric="loss",
+            num_trials=100,
+            client=client,
+            experiment_dir=tmp_path,
+            progress=False,
+        )
+        queued, restricted = client.run_on_scheduler(_trial_paths)
+    assert result.count("COMPLETED") == 100
+    assert restricted == 0
+    assert queued >= 100 - 20  # all but (at most) the first wave
