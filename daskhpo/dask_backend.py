@@ -693,24 +693,16 @@ class DaskBackend:
                 self._refresh()
                 if not self._workers:
                     return  # nothing can run yet: settled later, once workers come
-                if self._check_clock_from is None:
-                    self._check_clock_from = self.now()
-                left = self._check_clock_from + self._check_timeout - self.now()
-                if left <= 0:
+                if self._check_overdue():
                     break
                 with contextlib.suppress(TimeoutError):
-                    wait(self._checks, timeout=min(left, self._max_wait))
+                    wait(self._checks, timeout=self._max_wait)
             # Each check sent its worker's lifetime before its task finished (one stream, in
             # order): take them in.
             self._drain_lifetimes()
             finished = self._check_finished()
         if not finished:
-            if self._workers and self._check_clock_from is None:
-                self._check_clock_from = self.now()
-            if (
-                self._check_clock_from is not None
-                and self.now() - self._check_clock_from >= self._check_timeout
-            ):
+            if self._check_overdue():
                 self._fail_check(None)
             return
         checks, self._checks = self._checks, []
@@ -723,6 +715,15 @@ class DaskBackend:
                     self._checks = checks
                     self._fail_check(exc)
         self.worker_deadlines()  # asks only the workers no check ran on
+
+    def _check_overdue(self) -> bool:
+        """Whether the check has had workers for longer than its timeout (its clock starts
+        once a worker is there: a SLURM queue may hold the jobs for hours)."""
+        if self._check_clock_from is None:
+            if not self._workers:
+                return False
+            self._check_clock_from = self.now()
+        return self.now() - self._check_clock_from >= self._check_timeout
 
     def _drain_lifetimes(self) -> None:
         """Take in queued topic messages before any trial ran (none but lifetimes then)."""
