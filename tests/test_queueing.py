@@ -55,7 +55,11 @@ def test_a_straggler_does_not_hold_back_the_trials_queued_after_it(daskhpo_clust
         progress=False,
     )
     df = result.trials.sort_values("start_time")
-    assert df["trial_id"].tolist() == list(range(len(sleeps)))  # first in, first out
+    # First in, first out. Trials 0 and 1 start together on the two idle workers, in either
+    # order; each later one waits for a 0.2 s trial to end.
+    order = df["trial_id"].tolist()
+    assert set(order[:2]) == {0, 1}
+    assert order[2:] == list(range(2, len(sleeps)))
     long_worker = df.loc[df["trial_id"] == 0, "worker"].item()
     assert (df.loc[df["trial_id"] > 0, "worker"] != long_worker).all()
     assert _saturation(daskhpo_cluster) == 1.0  # trials of 0.2 s: no prefetching
