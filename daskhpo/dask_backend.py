@@ -682,7 +682,7 @@ class DaskBackend:
         finished check's lifetime event is then already in the inbox)."""
         return bool(self._checks) and all(f.done() for f in self._checks)
 
-    def _settle_check(self, *, block: bool, finished: bool | None = None) -> None:
+    def _settle_check(self, *, block: bool, finished: bool = False) -> None:
         """Conclude the objective check: raise if it failed or is overdue; once it passed,
         ask the lifetimes of the workers no check ran on. With ``block``, wait for it.
         ``finished`` is whether it had finished before the caller took in the events."""
@@ -705,15 +705,14 @@ class DaskBackend:
             if self._check_overdue():
                 self._fail_check(None)
             return
-        checks, self._checks = self._checks, []
-        self._checking = set()
-        for future in checks:
+        for future in self._checks:
             if future.status != "finished":
                 try:
                     future.result()  # raises the reason (only a failure needs this round trip)
                 except Exception as exc:
-                    self._checks = checks
                     self._fail_check(exc)
+        self._checks = []
+        self._checking = set()
         self.worker_deadlines()  # asks only the workers no check ran on
 
     def _check_overdue(self) -> bool:
