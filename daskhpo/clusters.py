@@ -58,11 +58,15 @@ KINDS = ("local", "cuda", "slurm", "address")
 #: ``DaskBackend``). Workers preload the modules a trial task runs (``daskhpo.worker_preload``)
 #: as they start, not during their first trial. (SLURM workers do not: a job whose environment
 #: lacks daskhpo would fail to start instead of failing the objective check with a clear error.)
+#: Dask's statistical profiler is off: it walks the stack of every thread running a task 100
+#: times a second, which with many trial threads per worker took a seventh of a 2-core machine
+#: (``benchmarks/`` W4) and fed only the dashboard's profile page.
 OWN_CLUSTER_CONFIG = {
     "distributed.scheduler.allowed-failures": 0,
     "distributed.scheduler.worker-saturation": 1.0,
     "distributed.worker.daemon": False,
     "distributed.worker.preload": ["daskhpo.worker_preload"],
+    "distributed.worker.profile.enabled": False,
 }
 
 #: Scheduler addresses of the clusters :func:`connect` started in this process.

@@ -40,6 +40,16 @@ def test_the_workers_of_daskhpos_cluster_load_the_trial_modules_as_they_start(da
         assert {"daskhpo.reporting", "daskhpo.worker_plugin"} <= loaded
 
 
+def _profiler_running(dask_worker: Any = None) -> bool:
+    return dask_worker.periodic_callbacks.get("profile") is not None
+
+
+def test_the_workers_of_daskhpos_cluster_do_not_sample_their_threads_stacks(daskhpo_cluster):
+    # Dask's profiler walks every busy thread's stack 100 times a second; on a worker with
+    # many trial threads that is CPU taken from the trials.
+    assert not any(daskhpo_cluster.run(_profiler_running).values())
+
+
 def test_a_straggler_does_not_hold_back_the_trials_queued_after_it(daskhpo_cluster, tmp_path):
     assert owns_scheduler(daskhpo_cluster)
     assert _saturation(daskhpo_cluster) == 1.0
