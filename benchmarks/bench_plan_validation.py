@@ -32,7 +32,7 @@ from typing import Any
 from distributed import Client
 
 import daskhpo as dh
-from daskhpo.clusters import start_local_cluster
+from daskhpo.dask.clusters import start_local_cluster
 from simulate.calibrate import calibrate, measure
 from simulate.plan import simulate_plan
 from tests import plan_objectives

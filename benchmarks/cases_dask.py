@@ -47,8 +47,8 @@ def local_client(n_workers: int = w.SLOTS, threads: int = 1) -> Iterator[Any]:
 @contextlib.contextmanager
 def daskhpo_client(n_workers: int = w.SLOTS, threads: int = 1) -> Iterator[Any]:
     """The LocalCluster ``tune()`` starts by default (daskhpo's settings: see
-    ``daskhpo.clusters.OWN_CLUSTER_CONFIG``), started before any timing."""
-    from daskhpo.clusters import connect
+    ``daskhpo.dask.clusters.OWN_CLUSTER_CONFIG``), started before any timing."""
+    from daskhpo.dask.clusters import connect
 
     spec = {"local": {"n_workers": n_workers, "threads_per_worker": threads}}
     with connect(spec) as (client, _):
@@ -89,7 +89,7 @@ def _daskhpo() -> Any:
     """daskhpo with its driver's modules loaded: imports happen before the clock, as for every
     system (``import daskhpo`` alone defers them to the first ``tune``)."""
     import daskhpo as dh
-    import daskhpo.dask_backend  # ``tune`` imports it on first use
+    import daskhpo.dask.backend  # ``tune`` imports it on first use
 
     dh.tune  # noqa: B018
     return dh

@@ -2,7 +2,7 @@
 
 ``import daskhpo`` does not import ``distributed``; the Dask backend loads when a search starts.
 
-Names load on first use (PEP 562): a worker that imports ``daskhpo.reporting`` to run a trial
+Names load on first use (PEP 562): a worker that imports ``daskhpo.dask.worker.reporting``
 pays for that module alone, not for pandas and the driver.
 """
 
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from daskhpo.api import tune
-    from daskhpo.reporting import TrialStopped, checkpoint_dir, current_trial, report
+    from daskhpo.dask.worker.reporting import TrialStopped, checkpoint_dir, current_trial, report
     from daskhpo.results import Result
     from daskhpo.schedulers import (
         ASHAScheduler,
@@ -81,10 +81,10 @@ __all__ = [
 #: Where each public name lives.
 _EXPORTS = {
     "tune": "daskhpo.api",
-    "TrialStopped": "daskhpo.reporting",
-    "checkpoint_dir": "daskhpo.reporting",
-    "current_trial": "daskhpo.reporting",
-    "report": "daskhpo.reporting",
+    "TrialStopped": "daskhpo.dask.worker.reporting",
+    "checkpoint_dir": "daskhpo.dask.worker.reporting",
+    "current_trial": "daskhpo.dask.worker.reporting",
+    "report": "daskhpo.dask.worker.reporting",
     "Result": "daskhpo.results",
     "ASHAScheduler": "daskhpo.schedulers",
     "AsyncHyperbandScheduler": "daskhpo.schedulers",

@@ -11,11 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from daskhpo.gpus import with_gpus
-from daskhpo.journal import JOURNAL_NAME, Journal, read_journal
+from daskhpo.dask.gpus import with_gpus
+from daskhpo.dask.worker.shipping import ship
+from daskhpo.experiment.journal import JOURNAL_NAME, Journal, read_journal
 from daskhpo.registry import make_scheduler, make_searcher
 from daskhpo.results import Result
-from daskhpo.shipping import ship
 from daskhpo.space import SearchSpace, as_space
 from daskhpo.trial import check_mode
 from daskhpo.tuner import Tuner, TunerCallback
@@ -184,12 +184,12 @@ def tune(
             )
         )
 
-    from daskhpo.clusters import connect, owns_scheduler
-    from daskhpo.dask_backend import DaskBackend
+    from daskhpo.dask.backend import DaskBackend
+    from daskhpo.dask.clusters import connect, owns_scheduler
 
     all_callbacks = list(callbacks)
     if progress is not False:  # the display module (and rich) loads only when it may show
-        from daskhpo.progress import make_progress
+        from daskhpo.display.progress import make_progress
 
         display = make_progress(progress, metric=metric, mode=mode)
         if display is not None:

@@ -1,6 +1,6 @@
 """The protocol between the Tuner and whatever runs trials, and the events it speaks in.
 
-Two implementations exist: ``daskhpo.dask_backend.DaskBackend`` (real workers, wall clock) and
+Two implementations exist: ``daskhpo.dask.backend.DaskBackend`` (real workers, wall clock) and
 ``simulate.backend.SimBackend`` (virtual workers, virtual clock). This module imports neither
 ``distributed`` nor the wall clock, so the simulator can use it freely.
 """

@@ -24,7 +24,7 @@ from daskhpo.backend import (
     Reported,
     Started,
 )
-from daskhpo.journal import Journal, NullJournal
+from daskhpo.experiment.journal import Journal, NullJournal
 from daskhpo.schedulers.base import Scheduler
 from daskhpo.searchers.base import Searcher
 from daskhpo.space import SearchSpace

@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from daskhpo.journal import JOURNAL_NAME, read_journal
+from daskhpo.experiment.journal import JOURNAL_NAME, read_journal
 from daskhpo.space import Choice, Grid, LogRandInt, LogUniform, RandInt, SearchSpace, Uniform
 from simulate.workloads import STREAM_CURVE, STREAM_DURATION, STREAM_METRIC, KeyedDraws
 
@@ -215,7 +215,7 @@ def measure_records(
     space: Mapping[str, Any],
     until: float | None = None,
 ) -> Measurements:
-    """Reduce journal records (see :mod:`daskhpo.journal`) to :class:`Measurements`."""
+    """Reduce journal records (see :mod:`daskhpo.experiment.journal`) to :class:`Measurements`."""
     configs: dict[int, dict[str, Any]] = {}
     attempts: dict[tuple[int, int], _Attempt] = {}
     finals: dict[int, float] = {}

@@ -1,6 +1,6 @@
 """Figures for the simulator's tables: worker Gantt charts (sync vs async) beside the speed-up
 curves, the cost-vs-time frontier, time to target per scheduler. The curves themselves are
-``daskhpo.plots``'; figures are drawn without pyplot, so a notebook's backend is left alone.
+``daskhpo.display.plots``'; figures are drawn without pyplot, so a notebook's backend is left alone.
 Needs matplotlib (``pip install 'daskhpo[plot]'``)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from daskhpo.plots import _matplotlib, plot_cost, plot_speedup
+from daskhpo.display.plots import _matplotlib, plot_cost, plot_speedup
 from simulate.runner import SimRun
 
 __all__ = ["cost_figure", "gantt", "scheduler_figure", "speedup_figure"]

@@ -16,7 +16,7 @@ def dask_client() -> Iterator[object]:
     """
     from distributed import Client
 
-    from daskhpo.clusters import start_local_cluster
+    from daskhpo.dask.clusters import start_local_cluster
 
     cluster = start_local_cluster({"n_workers": 2})
     client = Client(cluster)
@@ -32,7 +32,7 @@ def own_cluster() -> Iterator[object]:
     """A fresh LocalCluster (2 worker processes with nannies) for tests that break it."""
     from distributed import Client
 
-    from daskhpo.clusters import start_local_cluster
+    from daskhpo.dask.clusters import start_local_cluster
 
     cluster = start_local_cluster({"n_workers": 2})
     client = Client(cluster)

@@ -24,7 +24,7 @@ from typing import Any
 
 import daskhpo as dh
 from daskhpo.backend import AttemptSpec, Event, Finished, Outcome, Reported, Started
-from daskhpo.journal import Journal
+from daskhpo.experiment.journal import Journal
 from daskhpo.searchers.random import RandomSearcher
 from daskhpo.space import as_space
 from daskhpo.tuner import Tuner

@@ -14,9 +14,9 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
-from daskhpo.cli import _Commands, main
-from daskhpo.experiment import ExperimentError
-from daskhpo.journal import JOURNAL_NAME, Journal
+from daskhpo.cli.main import _Commands, main
+from daskhpo.experiment.journal import JOURNAL_NAME, Journal
+from daskhpo.experiment.spec import ExperimentError
 from daskhpo.results import trials_frame
 
 OBJECTIVE = """
@@ -187,7 +187,7 @@ def daskhpo(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run the command in a fresh interpreter, as a user would."""
     env = {**os.environ, "COLUMNS": "160"}
     return subprocess.run(
-        [sys.executable, "-m", "daskhpo.cli", *map(str, args)],
+        [sys.executable, "-m", "daskhpo.cli.main", *map(str, args)],
         cwd=cwd,
         env=env,
         capture_output=True,

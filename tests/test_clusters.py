@@ -20,14 +20,14 @@ from distributed.security import Security
 
 import daskhpo as dh
 from daskhpo.backend import AttemptSpec, Finished
-from daskhpo.clusters import (
+from daskhpo.dask.backend import DaskBackend
+from daskhpo.dask.clusters import (
     ClusterError,
     ClusterSpec,
     connect,
     slurm_kwargs,
 )
-from daskhpo.dask_backend import DaskBackend
-from daskhpo.lifetime import parse_slurm_duration
+from daskhpo.dask.worker.lifetime import parse_slurm_duration
 from tests import objectives
 
 HAS_JOBQUEUE = importlib.util.find_spec("dask_jobqueue") is not None
@@ -276,7 +276,7 @@ def two_workers_one_retiring():
     and one without a limit."""
     from distributed import Client
 
-    from daskhpo.clusters import start_local_cluster
+    from daskhpo.dask.clusters import start_local_cluster
 
     cluster = start_local_cluster({"n_workers": 0})
     client = Client(cluster)
@@ -338,7 +338,7 @@ def test_the_objective_check_brings_each_workers_lifetime(
     def not_asked(dask_worker: object = None) -> None:
         raise AssertionError("the lifetime should have come with the objective check")
 
-    monkeypatch.setattr("daskhpo.dask_backend.remaining_lifetime", not_asked)
+    monkeypatch.setattr("daskhpo.dask.backend.remaining_lifetime", not_asked)
     backend = DaskBackend(client, square, metric="x", experiment_dir=tmp_path)
     try:
         backend.capacity()

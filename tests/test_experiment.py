@@ -15,8 +15,9 @@ import pytest
 import yaml
 
 import daskhpo as dh
-from daskhpo.clusters import ClusterError
-from daskhpo.experiment import (
+from daskhpo.dask.clusters import ClusterError
+from daskhpo.experiment.journal import JOURNAL_NAME, read_journal
+from daskhpo.experiment.spec import (
     ExperimentError,
     ExperimentSpec,
     load_saved_spec,
@@ -25,8 +26,7 @@ from daskhpo.experiment import (
     run_experiment,
     ship_modules,
 )
-from daskhpo.journal import JOURNAL_NAME, read_journal
-from daskhpo.journal_view import replay, trial_states
+from daskhpo.experiment.view import replay, trial_states
 from daskhpo.trial import TrialStatus
 from tests import objectives
 

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import daskhpo as dh
-from daskhpo.journal import Journal, read_journal
+from daskhpo.experiment.journal import Journal, read_journal
 from tests import ft_objectives, objectives
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -208,7 +208,7 @@ def test_daskhpo_run_killed_midway_then_daskhpo_resume_finishes_without_reruns(t
     (tmp_path / "experiment.yaml").write_text(EXPERIMENT_YAML)
     exp = tmp_path / "exp"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "daskhpo.cli"]
+    command = [sys.executable, "-m", "daskhpo.cli.main"]
     proc = subprocess.Popen(
         [*command, "run", str(tmp_path / "experiment.yaml"), "--dir", str(exp), "--quiet"],
         cwd=tmp_path,

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 import daskhpo as dh
-from daskhpo.clusters import ClusterError, ClusterSpec
-from daskhpo.gpus import check_trial_gpus, choose, parse_devices, with_gpus
+from daskhpo.dask.clusters import ClusterError, ClusterSpec
+from daskhpo.dask.gpus import check_trial_gpus, choose, parse_devices, with_gpus
 
 
 def record_devices(config: dict[str, Any]) -> dict[str, Any]:

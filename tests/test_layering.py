@@ -9,7 +9,7 @@ import sys
 def test_importing_daskhpo_and_its_pure_core_does_not_load_distributed():
     code = (
         "import sys, daskhpo, daskhpo.tuner, daskhpo.schedulers, daskhpo.searchers, "
-        "daskhpo.space, daskhpo.journal, daskhpo.results; "
+        "daskhpo.space, daskhpo.experiment.journal, daskhpo.results; "
         "print('distributed' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -23,8 +23,8 @@ import pytest
 from click.testing import CliRunner
 
 import daskhpo as dh
-from daskhpo.cli import main
-from daskhpo.journal import Journal
+from daskhpo.cli.main import main
+from daskhpo.experiment.journal import Journal
 from daskhpo.registry import make_scheduler, make_searcher
 from daskhpo.space import SearchSpace, lograndint, uniform
 from daskhpo.tuner import Tuner
@@ -507,7 +507,7 @@ def one_worker() -> Iterator[Any]:
     """A real LocalCluster with one single-threaded worker process (the "laptop" run)."""
     from distributed import Client
 
-    from daskhpo.clusters import start_local_cluster
+    from daskhpo.dask.clusters import start_local_cluster
 
     cluster = start_local_cluster({"n_workers": 1})
     client = Client(cluster)

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 import daskhpo as dh
-from daskhpo import plots
-from daskhpo.journal import read_journal
+from daskhpo.display import plots
+from daskhpo.experiment.journal import read_journal
 from tests import objectives
 
 pytest.importorskip("matplotlib")

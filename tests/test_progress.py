@@ -8,7 +8,7 @@ import pytest
 from rich.console import Console
 
 import daskhpo as dh
-from daskhpo.progress import (
+from daskhpo.display.progress import (
     Leader,
     LiveProgress,
     Snapshot,

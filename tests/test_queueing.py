@@ -12,7 +12,7 @@ import pytest
 from distributed.diagnostics.plugin import SchedulerPlugin
 
 import daskhpo as dh
-from daskhpo.clusters import connect, owns_scheduler
+from daskhpo.dask.clusters import connect, owns_scheduler
 from tests import objectives
 
 
@@ -37,7 +37,7 @@ def _loaded_modules(dask_worker: Any = None) -> set[str]:
 def test_the_workers_of_daskhpos_cluster_load_the_trial_modules_as_they_start(daskhpo_cluster):
     # Before any task: the first trial does not pay for importing them.
     for loaded in daskhpo_cluster.run(_loaded_modules).values():
-        assert {"daskhpo.reporting", "daskhpo.worker_plugin"} <= loaded
+        assert {"daskhpo.dask.worker.reporting", "daskhpo.dask.worker.plugin"} <= loaded
 
 
 def _profiler_running(dask_worker: Any = None) -> bool:

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 import daskhpo as dh
-from daskhpo.dask_backend import trial_dir
-from daskhpo.journal import JOURNAL_NAME, read_journal
+from daskhpo.dask.backend import trial_dir
+from daskhpo.experiment.journal import JOURNAL_NAME, read_journal
 from tests.sched_objectives import load_checkpoint, trainer
 
 pytestmark = pytest.mark.slow
@@ -165,7 +165,7 @@ searcher: {optuna: {sampler: tpe}}
 
 def test_an_experiment_file_with_asha_on_epochs_and_optuna_tpe(dask_client, tmp_path):
     pytest.importorskip("optuna", reason="the optuna extra is not installed")
-    from daskhpo.experiment import ExperimentSpec
+    from daskhpo.experiment.spec import ExperimentSpec
 
     path = tmp_path / "asha.yaml"
     path.write_text(EXPERIMENT)

@@ -218,7 +218,7 @@ def test_pbt_copies_a_donor_directory_while_the_donor_writes(tmp_path):
     import os
     import threading
 
-    from daskhpo.reporting import _seed_checkpoint
+    from daskhpo.dask.worker.reporting import _seed_checkpoint
 
     donor = tmp_path / "donor"
     donor.mkdir()

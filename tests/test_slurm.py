@@ -24,10 +24,10 @@ import dask
 import pytest
 
 import daskhpo as dh
-from daskhpo.clusters import ClusterError, SlurmWatch, _watched_job_class, connect
-from daskhpo.dask_backend import DaskBackend
-from daskhpo.gpus import worker_devices
-from daskhpo.journal import read_journal
+from daskhpo.dask.backend import DaskBackend
+from daskhpo.dask.clusters import ClusterError, SlurmWatch, _watched_job_class, connect
+from daskhpo.dask.gpus import worker_devices
+from daskhpo.experiment.journal import read_journal
 
 pytestmark = [pytest.mark.slurm]
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import daskhpo as dh
-from daskhpo.journal import read_journal
+from daskhpo.experiment.journal import read_journal
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("sklearn")

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import daskhpo as dh
-from daskhpo import events
-from daskhpo.dask_backend import DaskBackend
-from daskhpo.journal import read_journal
+from daskhpo.dask.backend import DaskBackend
+from daskhpo.dask.worker import events
+from daskhpo.experiment.journal import read_journal
 from tests import objectives
 
 

@@ -322,7 +322,7 @@ def main(argv: Sequence[str] | None = None) -> dh.Result:
     print(f"{result!r}\nexperiment directory: {result.experiment_dir}")
     print(best.to_string(index=False))
     if args.plot is not None:
-        from daskhpo.plots import plot_report
+        from daskhpo.display.plots import plot_report
 
         plot_report(result, path=args.plot)
         print(f"report figure: {args.plot}")

@@ -3,7 +3,7 @@
 An attempt runs inside :func:`run_attempt` on a Dask worker. Its start, reports and end travel
 to the driver as worker events (``log_event``), which cost a fraction of a millisecond and need
 no round trip; start and end come from the worker plugin when the worker has it
-(``daskhpo.events``). The driver's STOP/PAUSE decisions come back as a flag set on the worker,
+(``events``). The driver's STOP/PAUSE decisions come back as a flag set on the worker,
 checked by the next ``report()``, which then raises :class:`TrialStopped`; the wrapper turns
 that into a clean STOPPED or PAUSED outcome. ``distributed`` is imported lazily so that
 importing daskhpo (and the simulator) does not pull it in.
@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from daskhpo import events
-from daskhpo.gpus import pinned
-from daskhpo.lifetime import remaining_lifetime
-from daskhpo.shipping import ShippedObjective
+from daskhpo.dask.gpus import pinned
+from daskhpo.dask.worker import events
+from daskhpo.dask.worker.lifetime import remaining_lifetime
+from daskhpo.dask.worker.shipping import ShippedObjective
 
 #: Worker-global stop requests: task key -> True for pause, False for stop.
 _STOP_REQUESTS: dict[str, bool] = {}
@@ -226,7 +226,7 @@ def run_attempt(
 
     Never raises for the objective's sake: failures come back as an ``error`` outcome so the
     driver, not Dask, decides about retries. The outcome is the task's result, which the
-    worker plugin sends on as the "end" event (``daskhpo.events``); without the plugin the
+    worker plugin sends on as the "end" event (``events``); without the plugin the
     task sends it and returns None, or returns it when it could not be sent.
     """
     log_event: Callable[[str, Any], None] | None = None

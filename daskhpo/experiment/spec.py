@@ -38,11 +38,11 @@ from typing import Any
 import yaml
 
 from daskhpo.api import check_resources, prepare_experiment_dir, tune
-from daskhpo.gpus import with_gpus
-from daskhpo.journal import JOURNAL_NAME
+from daskhpo.dask.gpus import with_gpus
+from daskhpo.dask.worker.shipping import ShippedObjective
+from daskhpo.experiment.journal import JOURNAL_NAME
 from daskhpo.registry import make_scheduler, make_searcher
 from daskhpo.results import Result
-from daskhpo.shipping import ShippedObjective
 from daskhpo.space import SearchSpace
 from daskhpo.trial import check_mode
 from daskhpo.tuner import TunerCallback
@@ -173,7 +173,9 @@ def _number(where: str, key: str, value: Any, *, positive: bool) -> float | None
 
 
 def _check_cluster(where: str, value: Any) -> Any:
-    from daskhpo.clusters import ClusterSpec  # imports distributed: only when there is a cluster
+    from daskhpo.dask.clusters import (
+        ClusterSpec,
+    )  # imports distributed: only when there is a cluster
 
     try:
         spec = ClusterSpec.parse(value)
@@ -215,7 +217,7 @@ class ExperimentSpec:
     num_trials: int | None = None
     scheduler: Any = None  # a name or a one-key mapping (see daskhpo.registry)
     searcher: Any = None
-    cluster: Any = None  # a description (see daskhpo.clusters)
+    cluster: Any = None  # a description (see daskhpo.dask.clusters)
     resources: dict[str, float] | None = None
     gpus_per_trial: float | None = None  # sugar for resources: {GPU: n}
     max_concurrent: int | None = None
@@ -410,7 +412,7 @@ class ExperimentSpec:
         if trials is not None:
             spec = dataclasses.replace(spec, num_trials=_int(where, "--trials", trials, 1))
         if workers is not None:
-            from daskhpo.clusters import ClusterSpec
+            from daskhpo.dask.clusters import ClusterSpec
 
             n = _int(where, "--workers", workers, 1)
             current = ClusterSpec.parse(self.cluster)

@@ -163,7 +163,7 @@ def _counts(statuses: list[str]) -> str:
 
 
 def _print_result(console: Console, result: Result, names: list[str]) -> None:
-    from daskhpo.journal_view import best_rows
+    from daskhpo.experiment.view import best_rows
 
     trials = result.trials
     console.print(
@@ -203,7 +203,7 @@ def _run(
     directory: Path | None,
     quiet: bool,
 ) -> None:
-    from daskhpo.experiment import ExperimentSpec, prepare_run
+    from daskhpo.experiment.spec import ExperimentSpec, prepare_run
 
     with _user_errors(ctx):
         spec = ExperimentSpec.from_file(experiment)
@@ -302,7 +302,7 @@ def demo(
 
 
 def _experiment_dir(ctx: click.Context, directory: Path) -> Any:
-    from daskhpo.journal_view import read_info
+    from daskhpo.experiment.view import read_info
 
     with _user_errors(ctx):
         if not directory.is_dir():
@@ -315,7 +315,7 @@ def _experiment_dir(ctx: click.Context, directory: Path) -> Any:
 @click.pass_context
 def status(ctx: click.Context, directory: Path) -> None:
     """Show where the search in DIRECTORY stands (works while it runs)."""
-    from daskhpo.journal_view import read_view, result_from_view
+    from daskhpo.experiment.view import read_view, result_from_view
 
     info = _experiment_dir(ctx, directory)
     view = read_view(directory)
@@ -366,7 +366,7 @@ def status(ctx: click.Context, directory: Path) -> None:
 @click.pass_context
 def report(ctx: click.Context, directory: Path, top: int, plot_path: Path | None) -> None:
     """Print the best trials of the search in DIRECTORY (and plot them with --plot)."""
-    from daskhpo.journal_view import best_rows, trials_table
+    from daskhpo.experiment.view import best_rows, trials_table
 
     info = _experiment_dir(ctx, directory)
     trials, source = trials_table(directory, info)
@@ -383,7 +383,7 @@ def report(ctx: click.Context, directory: Path, top: int, plot_path: Path | None
     else:
         console.print(f"No completed trial with a value of {info.metric} yet.")
     if plot_path is not None:
-        from daskhpo.plots import plot_report
+        from daskhpo.display.plots import plot_report
 
         with _user_errors(ctx):
             plot_report(directory, path=plot_path)
@@ -399,7 +399,7 @@ def resume(ctx: click.Context, directory: Path, quiet: bool) -> None:
 
     Completed trials are kept; trials that were running restart from their checkpoints.
     """
-    from daskhpo.experiment import prepare_resume
+    from daskhpo.experiment.spec import prepare_resume
 
     with _user_errors(ctx):
         prepared = prepare_resume(directory)
@@ -410,5 +410,5 @@ def resume(ctx: click.Context, directory: Path, quiet: bool) -> None:
 # other packages go in _Commands.lazy.
 
 
-if __name__ == "__main__":  # python -m daskhpo.cli
+if __name__ == "__main__":  # python -m daskhpo.cli.main
     main()

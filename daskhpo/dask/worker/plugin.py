@@ -1,4 +1,4 @@
-"""The worker plugin that sends a trial's "start" and "end" events (see ``daskhpo.events``)."""
+"""The worker plugin that sends a trial's "start" and "end" events (see ``events``)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from daskhpo import events
+from daskhpo.dask.worker import events
 
 
 class TrialEventsPlugin(WorkerPlugin):

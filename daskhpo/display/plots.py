@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from daskhpo.journal import JOURNAL_NAME, read_journal
+from daskhpo.experiment.journal import JOURNAL_NAME, read_journal
 from daskhpo.results import Result
 
 if TYPE_CHECKING:

@@ -43,7 +43,7 @@ import dask
 from distributed import Client, LocalCluster
 from distributed.security import Security
 
-from daskhpo.gpus import GPU, GPU_POOL_ENV, WORKER_GPUS_ENV, gpu_list
+from daskhpo.dask.gpus import GPU, GPU_POOL_ENV, WORKER_GPUS_ENV, gpu_list
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ KINDS = ("local", "cuda", "slurm", "address")
 #: (e.g. a torch DataLoader with workers). ``worker-saturation: 1.0`` keeps queued trials on
 #: the scheduler until a thread is free, so none waits behind a long trial on a busy worker
 #: while another worker is idle (the driver lifts it for millisecond trials, see
-#: ``DaskBackend``). Workers preload the modules a trial task runs (``daskhpo.worker_preload``)
+#: ``DaskBackend``). Workers preload the modules a trial task runs (``daskhpo.dask.worker.preload``)
 #: as they start, not during their first trial. (SLURM workers do not: a job whose environment
 #: lacks daskhpo would fail to start instead of failing the objective check with a clear error.)
 #: Dask's statistical profiler is off: it walks the stack of every thread running a task 100
@@ -65,7 +65,7 @@ OWN_CLUSTER_CONFIG = {
     "distributed.scheduler.allowed-failures": 0,
     "distributed.scheduler.worker-saturation": 1.0,
     "distributed.worker.daemon": False,
-    "distributed.worker.preload": ["daskhpo.worker_preload"],
+    "distributed.worker.preload": ["daskhpo.dask.worker.preload"],
     "distributed.worker.profile.enabled": False,
 }
 
@@ -158,7 +158,7 @@ class ClusterSpec:
             return cls._checked(kind, dict(options))
         raise ClusterError(
             f"cannot use {value!r} (a {type(value).__name__}) as a cluster; pass a "
-            "description (see daskhpo.clusters) or a distributed Cluster"
+            "description (see daskhpo.dask.clusters) or a distributed Cluster"
         )
 
     @classmethod

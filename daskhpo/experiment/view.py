@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from daskhpo.journal import JOURNAL_NAME, read_journal
+from daskhpo.experiment.journal import JOURNAL_NAME, read_journal
 from daskhpo.results import Result
 from daskhpo.space import SearchSpace
 from daskhpo.trial import Trial, TrialStatus

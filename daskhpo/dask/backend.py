@@ -11,7 +11,7 @@ Design, from measurements on small clusters:
 * Attempts submitted between two waits go to the scheduler as one graph (``client.map``).
 * Starts, reports and final outcomes travel as worker events (``log_event``) to a topic the
   driver subscribes to: pushed, in order, a fraction of a millisecond each. Start and end are
-  sent by a worker plugin in the same batch as Dask's own messages (``daskhpo.events``). A
+  sent by a worker plugin in the same batch as Dask's own messages (``worker.events``). A
   task's result is gathered only when its end event did not arrive (future states are swept
   locally).
 * A task whose worker died comes back as ``KilledWorker`` (the driver runs its own cluster with
@@ -41,12 +41,12 @@ import dask
 from distributed import Client, Future, wait
 from distributed.client import FutureCancelledError
 
-from daskhpo import events
 from daskhpo.backend import AttemptSpec, Event, Finished, Lost, Outcome, Reported, Started
-from daskhpo.lifetime import remaining_lifetime
-from daskhpo.reporting import objective_loads, request_stop, run_task
-from daskhpo.shipping import ShippedObjective
-from daskhpo.worker_plugin import TrialEventsPlugin
+from daskhpo.dask.worker import events
+from daskhpo.dask.worker.lifetime import remaining_lifetime
+from daskhpo.dask.worker.plugin import TrialEventsPlugin
+from daskhpo.dask.worker.reporting import objective_loads, request_stop, run_task
+from daskhpo.dask.worker.shipping import ShippedObjective
 
 logger = logging.getLogger(__name__)
 
@@ -628,7 +628,7 @@ class DaskBackend:
         )
 
     def register_plugin(self) -> None:
-        """Have the workers send trials' start and end events (``daskhpo.events``). A trial
+        """Have the workers send trials' start and end events (``worker.events``). A trial
         that starts on a worker without the plugin (it failed to register) sends its own."""
         if self._plugin_registered:
             return

@@ -7,9 +7,9 @@ next message back for the worker's batching interval (2 ms): on a cluster that k
 trials on the scheduler, that interval was a third of the gap between two trials on a worker.
 It also spares the worker two hops from the task's thread to its event loop per trial.
 
-The plugin itself is ``daskhpo.worker_plugin.TrialEventsPlugin``; this module holds what
+The plugin itself is ``daskhpo.dask.worker.plugin.TrialEventsPlugin``; this module holds what
 the task and the driver share with it, without importing ``distributed``. A worker without
-the plugin falls back to logging both events from the task itself (``daskhpo.reporting``).
+the plugin falls back to logging both events from the task itself (``reporting``).
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""What a person sees: the live progress display and the plots."""
