@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from daskhpo.errors import CalibrationError as CalibrationError  # re-exported
 from daskhpo.experiment.journal import JOURNAL_NAME, read_journal
 from daskhpo.space import Choice, Grid, LogRandInt, LogUniform, RandInt, SearchSpace, Uniform
 from simulate.workloads import STREAM_CURVE, STREAM_DURATION, STREAM_METRIC, KeyedDraws
@@ -80,10 +81,6 @@ _EXPERIMENT_JSON = "experiment.json"
 _EXPERIMENT_YAML = "experiment.yaml"
 
 Array = np.ndarray[Any, np.dtype[np.float64]]
-
-
-class CalibrationError(ValueError):
-    """A journal that cannot support a calibration; the message says what it would need."""
 
 
 # --------------------------------------------------------------------------- measurements
