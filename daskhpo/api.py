@@ -1,74 +1,32 @@
-"""``daskhpo.tune``: validate everything, start or join a cluster, run the Tuner, return results."""
+"""``daskhpo.tune``: validate everything, start or join a cluster, run the Tuner, return results.
+
+:func:`tune` is the Python API; :func:`run_search` is what it and experiment files share: one
+:class:`~daskhpo.settings.TuneSettings`, a search space, an experiment directory, a cluster.
+"""
 
 from __future__ import annotations
 
-import json
-import math
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from daskhpo.dask.gpus import with_gpus
 from daskhpo.dask.worker.shipping import ship
-from daskhpo.experiment.journal import JOURNAL_NAME, Journal, read_journal
+from daskhpo.errors import SettingsError
+from daskhpo.experiment.directory import ExperimentDir
+from daskhpo.experiment.journal import Journal, read_journal
 from daskhpo.registry import make_scheduler, make_searcher
 from daskhpo.results import Result
+from daskhpo.settings import TuneSettings
 from daskhpo.space import SearchSpace, as_space
-from daskhpo.trial import check_mode
 from daskhpo.tuner import Tuner, TunerCallback
 
-EXPERIMENT_FILE = "experiment.json"
-
-
-def _positive_int(name: str, value: Any, *, allow_none: bool = True) -> int | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def check_resources(resources: Mapping[str, Any] | None) -> dict[str, float]:
-    """Validate per-trial resources such as ``{"GPU": 1}``."""
-    if resources is None:
-        return {}
-    if not isinstance(resources, Mapping):
-        raise ValueError(f"resources must be a mapping like {{'GPU': 1}}, got {resources!r}")
-    clean: dict[str, float] = {}
-    for name, amount in resources.items():
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"resource names must be non-empty strings, got {name!r}")
-        if (
-            isinstance(amount, bool)
-            or not isinstance(amount, (int, float))
-            or not (math.isfinite(amount) and amount > 0)
-        ):
-            raise ValueError(
-                f"resource {name!r} must be a positive number of units, got {amount!r}"
-            )
-        clean[name] = float(amount)
-    return clean
-
-
-def prepare_experiment_dir(experiment_dir: str | Path | None) -> Path:
-    """Create (or pick a temporary) experiment directory and check that it is writable."""
-    if experiment_dir is None:
-        return Path(tempfile.mkdtemp(prefix="daskhpo-"))
-    path = Path(experiment_dir).expanduser().resolve()
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as exc:
-        raise ValueError(
-            f"experiment directory {str(path)!r} is not writable ({exc.strerror}); "
-            "choose another with experiment_dir=... (or --dir)"
-        ) from exc
-    return path
+if TYPE_CHECKING:
+    from daskhpo.backend import Backend
+    from daskhpo.schedulers.base import Scheduler
+    from daskhpo.searchers.base import Searcher
 
 
 def tune(
@@ -106,7 +64,7 @@ def tune(
     ``cluster`` (a description or a Cluster; default: a LocalCluster with one worker process
     per core). ``resources`` (e.g. ``{"GPU": 1}``) or ``gpus_per_trial`` annotate every trial;
     a GPU trial runs with ``CUDA_VISIBLE_DEVICES`` set to devices of its own. Everything is
-    validated before any cluster starts.
+    validated before any cluster starts (the settings by :class:`~daskhpo.settings.TuneSettings`).
 
     Stops after ``num_trials`` new trials (default: the grid size for grid spaces), after
     ``time_budget`` seconds, or once the best value reaches ``target``.
@@ -123,66 +81,122 @@ def tune(
     """
     if not callable(objective):
         raise TypeError(f"objective must be callable, got {objective!r}")
-    if not isinstance(metric, str) or not metric:
-        raise ValueError(f"metric must be a non-empty string naming the result, got {metric!r}")
-    mode = check_mode(mode)
-    search_space = as_space(space)
-    num_trials = _positive_int("num_trials", num_trials)
-    if num_trials is None:
-        if search_space.grid_names:
-            num_trials = search_space.grid_size
-        elif time_budget is None and target is None:
-            raise ValueError(
-                "num_trials is required (how many configurations to try), unless the space "
-                "has grid domains or a time_budget is given"
-            )
-    max_concurrent = _positive_int("max_concurrent", max_concurrent)
-    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-        raise ValueError(f"max_retries must be an integer >= 0, got {max_retries!r}")
-    for name, value in (("trial_walltime", trial_walltime), ("startup_timeout", startup_timeout)):
-        if value is not None and not (
-            isinstance(value, (int, float)) and math.isfinite(value) and value > 0
-        ):
-            raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
-    if time_budget is not None and not (
-        isinstance(time_budget, (int, float)) and math.isfinite(time_budget) and time_budget > 0
-    ):
-        raise ValueError(f"time_budget must be a positive number of seconds, got {time_budget!r}")
-    trial_resources = with_gpus(check_resources(resources), gpus_per_trial)
-    shipped = ship(objective)  # fails here, before any cluster, if it cannot be pickled
-    the_scheduler = make_scheduler(scheduler)
-    the_searcher = make_searcher(searcher, search_space)
+    settings = TuneSettings(
+        metric=metric,
+        mode=mode,
+        num_trials=num_trials,
+        scheduler=scheduler,
+        searcher=searcher,
+        resources=resources or {},
+        gpus_per_trial=gpus_per_trial,
+        max_concurrent=max_concurrent,
+        max_retries=max_retries,
+        max_worker_losses=max_worker_losses,
+        seed=seed,
+        time_budget=time_budget,
+        target=target,
+        trial_walltime=trial_walltime,
+        startup_timeout=startup_timeout,
+        queue_depth=queue_depth,
+    )
+    return run_search(
+        objective,
+        as_space(space),
+        settings,
+        experiment_dir,
+        cluster=cluster,
+        client=client,
+        progress=progress,
+        callbacks=callbacks,
+        resume=resume,
+    )
+
+
+def run_search(
+    objective: Callable[[dict[str, Any]], Any],
+    space: SearchSpace,
+    settings: TuneSettings,
+    experiment_dir: ExperimentDir | str | Path | None,
+    *,
+    cluster: Any = None,
+    client: Any = None,
+    progress: bool | None = None,
+    callbacks: Sequence[TunerCallback] = (),
+    resume: bool = False,
+) -> Result:
+    """Run one search in ``experiment_dir`` (a new one, made here unless it is an
+    :class:`ExperimentDir` already; or continued with ``resume=True``).
+
+    Everything is checked before the directory is made and before any cluster starts. A new
+    search that fails before its first trial is journaled (an unreachable cluster, an
+    objective the workers cannot load) removes what it made of the directory.
+    """
+    directory = experiment_dir if isinstance(experiment_dir, ExperimentDir) else None
+    path = None if isinstance(experiment_dir, ExperimentDir) else experiment_dir
+    try:
+        shipped = ship(objective)  # fails here, before any cluster, if it cannot be pickled
+        scheduler = make_scheduler(settings.scheduler)
+        searcher = make_searcher(settings.searcher, space)
+        settings = settings.replace(
+            num_trials=settings.num_trials_for(space.grid_size if space.grid_names else None)
+        )
+        if directory is None:
+            directory = _open_directory(path, resume)
+        return _run(
+            shipped,
+            _Search(space, settings, scheduler, searcher),
+            directory,
+            cluster=cluster,
+            client=client,
+            progress=progress,
+            callbacks=callbacks,
+            resume=resume,
+        )
+    except BaseException:
+        if directory is not None and not resume:
+            directory.discard()  # keeps everything once a trial was journaled
+        raise
+
+
+def _open_directory(experiment_dir: str | Path | None, resume: bool) -> ExperimentDir:
+    if not resume:
+        return ExperimentDir.create(experiment_dir)
+    if experiment_dir is None:
+        raise SettingsError("resume=True needs the experiment_dir of the search to continue")
+    return ExperimentDir.existing(experiment_dir)
+
+
+@dataclass(frozen=True)
+class _Search:
+    """What a search is made of, checked and built."""
+
+    space: SearchSpace
+    settings: TuneSettings
+    scheduler: Scheduler
+    searcher: Searcher
+
+
+def _run(
+    objective: Callable[[dict[str, Any]], Any],
+    search: _Search,
+    directory: ExperimentDir,
+    *,
+    cluster: Any,
+    client: Any,
+    progress: bool | None,
+    callbacks: Sequence[TunerCallback],
+    resume: bool,
+) -> Result:
+    settings = search.settings
     records: list[dict[str, Any]] = []
     if resume:
-        if experiment_dir is None:
-            raise ValueError("resume=True needs the experiment_dir of the search to continue")
-        exp_dir = Path(experiment_dir).expanduser().resolve()
-        saved = load_experiment(exp_dir)
-        seed = check_resumable(saved, metric=metric, mode=mode, space=search_space, seed=seed)
-        records = list(read_journal(exp_dir / JOURNAL_NAME))
+        settings = settings.replace(seed=directory.check_resumable(settings, search.space))
+        records = list(read_journal(directory.journal_path))
     else:
-        if seed is None:
-            seed = int(np.random.SeedSequence().entropy) % (2**63)  # type: ignore[arg-type]
-        exp_dir = prepare_experiment_dir(experiment_dir)
-        if (exp_dir / JOURNAL_NAME).exists():
-            raise ValueError(
-                f"{str(exp_dir)!r} already holds an experiment; continue it with resume=True "
-                "(daskhpo resume DIR) or choose a new experiment directory"
-            )
-        (exp_dir / EXPERIMENT_FILE).write_text(
-            json.dumps(
-                {
-                    "metric": metric,
-                    "mode": mode,
-                    "space": search_space.to_dict(),
-                    "num_trials": num_trials,
-                    "seed": seed,
-                    "resources": trial_resources,
-                },
-                indent=2,
-                default=str,
-            )
-        )
+        if settings.seed is None:
+            entropy = np.random.SeedSequence().entropy
+            settings = settings.replace(seed=int(entropy) % (2**63))  # type: ignore[arg-type]
+        directory.write_info(settings, search.space)
 
     from daskhpo.dask.backend import DaskBackend
     from daskhpo.dask.clusters import connect, owns_scheduler
@@ -191,45 +205,33 @@ def tune(
     if progress is not False:  # the display module (and rich) loads only when it may show
         from daskhpo.display.progress import make_progress
 
-        display = make_progress(progress, metric=metric, mode=mode)
+        display = make_progress(progress, metric=settings.metric, mode=settings.mode)
         if display is not None:
             all_callbacks.append(display)
 
-    journal = Journal(exp_dir / JOURNAL_NAME)
-    try:
-        with connect(cluster, client, experiment_dir=exp_dir) as (dask_client, expect_more):
-            backend = DaskBackend(
-                dask_client,
-                shipped,
-                metric=metric,
-                experiment_dir=exp_dir,
-                resources=trial_resources,
-                expect_more_workers=expect_more,
-                clock_offset=max((float(r.get("time", 0.0)) for r in records), default=0.0),
-                tune_saturation=owns_scheduler(dask_client),
-            )
+    with connect(cluster, client, experiment_dir=directory.path) as (dask_client, expect_more):
+        backend = DaskBackend(
+            dask_client,
+            objective,
+            metric=settings.metric,
+            experiment_dir=directory.path,
+            resources=dict(settings.resources),
+            expect_more_workers=expect_more,
+            clock_offset=max((float(r.get("time", 0.0)) for r in records), default=0.0),
+            tune_saturation=owns_scheduler(dask_client),
+        )
+        try:
+            backend.capacity()
+            backend.check_objective()
+            journal = Journal(directory.journal_path)
             try:
-                backend.capacity()
-                backend.check_objective()
-                tuner = Tuner(
+                tuner = make_tuner(
+                    settings,
                     backend=backend,
-                    space=search_space,
-                    scheduler=the_scheduler,
-                    searcher=the_searcher,
-                    metric=metric,
-                    mode=mode,
-                    num_trials=num_trials,
-                    time_budget=time_budget,
-                    target=target,
-                    resources=trial_resources,
-                    max_concurrent=max_concurrent,
-                    max_retries=max_retries,
-                    max_worker_losses=max_worker_losses,
-                    queue_depth=queue_depth,
-                    trial_walltime=trial_walltime,
-                    startup_timeout=startup_timeout,
+                    space=search.space,
+                    scheduler=search.scheduler,
+                    searcher=search.searcher,
                     journal=journal,
-                    seed=seed,
                     callbacks=all_callbacks,
                 )
                 if records:
@@ -237,12 +239,46 @@ def tune(
                     journal.write("resume", time=backend.now(), replayed=len(records))
                 tuner.run()
             finally:
-                backend.close()
-    finally:
-        journal.close()
-    result = result_from_tuner(tuner, exp_dir)
-    write_results(result, exp_dir)
+                journal.close()
+        finally:
+            backend.close()
+    result = result_from_tuner(tuner, directory.path)
+    directory.write_results(result)
     return result
+
+
+def make_tuner(
+    settings: TuneSettings,
+    *,
+    backend: Backend,
+    space: SearchSpace,
+    scheduler: Scheduler,
+    searcher: Searcher,
+    journal: Journal,
+    callbacks: Sequence[TunerCallback],
+) -> Tuner:
+    """The one place a :class:`Tuner` is built from :class:`TuneSettings`."""
+    return Tuner(
+        backend=backend,
+        space=space,
+        scheduler=scheduler,
+        searcher=searcher,
+        metric=settings.metric,
+        mode=settings.mode,
+        num_trials=settings.num_trials,
+        time_budget=settings.time_budget,
+        target=settings.target,
+        resources=dict(settings.resources),
+        max_concurrent=settings.max_concurrent,
+        max_retries=settings.max_retries,
+        max_worker_losses=settings.max_worker_losses,
+        queue_depth=settings.queue_depth,
+        trial_walltime=settings.trial_walltime,
+        startup_timeout=settings.startup_timeout,
+        journal=journal,
+        seed=settings.seed,
+        callbacks=callbacks,
+    )
 
 
 def result_from_tuner(tuner: Tuner, experiment_dir: Path | None) -> Result:
@@ -257,46 +293,3 @@ def result_from_tuner(tuner: Tuner, experiment_dir: Path | None) -> Result:
         stop_reason=tuner.stop_reason,
         interrupted=tuner.interrupted,
     )
-
-
-def write_results(result: Result, experiment_dir: Path) -> None:
-    """``trials.csv`` and ``reports.csv`` beside the journal, for scripts and checks."""
-    result.to_csv(experiment_dir / "trials.csv")
-    result.reports_to_csv(experiment_dir / "reports.csv")
-
-
-def load_experiment(experiment_dir: Path) -> dict[str, Any]:
-    """The settings an experiment directory was created with."""
-    meta = experiment_dir / EXPERIMENT_FILE
-    if not meta.is_file() or not (experiment_dir / JOURNAL_NAME).is_file():
-        raise ValueError(
-            f"{str(experiment_dir)!r} is not a daskhpo experiment directory (it has no "
-            f"{EXPERIMENT_FILE} and {JOURNAL_NAME}); pass the directory a search wrote"
-        )
-    try:
-        data: dict[str, Any] = json.loads(meta.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{str(meta)!r} is damaged ({exc}); it cannot be resumed") from exc
-    return data
-
-
-def check_resumable(
-    saved: Mapping[str, Any], *, metric: str, mode: str, space: SearchSpace, seed: int | None
-) -> int:
-    """Refuse to continue a search under different rules; returns the seed to use."""
-    problems = []
-    if saved.get("metric") != metric:
-        problems.append(f"metric {saved.get('metric')!r} -> {metric!r}")
-    if saved.get("mode") != mode:
-        problems.append(f"mode {saved.get('mode')!r} -> {mode!r}")
-    if json.loads(json.dumps(space.to_dict(), default=str)) != saved.get("space"):
-        problems.append("the search space changed")
-    saved_seed = int(saved.get("seed", 0))
-    if seed is not None and seed != saved_seed:
-        problems.append(f"seed {saved_seed} -> {seed}")
-    if problems:
-        raise ValueError(
-            "cannot resume: " + "; ".join(problems) + ". Resume with the original settings, "
-            "or start a new experiment directory."
-        )
-    return saved_seed

@@ -294,6 +294,9 @@ def test_valid_experiment_does_reach_the_cluster(exp_dir: Path) -> None:
     spec = ExperimentSpec.from_file(write(exp_dir, experiment(cluster={"address": FAILS_FAST})))
     with pytest.raises(ClusterError, match="cannot reach"):
         run_experiment(spec, experiment_dir=exp_dir / "run", progress=False)
+    assert not (exp_dir / "run").exists()  # a search that never began leaves nothing behind
+
+    prepare_run(spec, experiment_dir=exp_dir / "run")  # what `daskhpo run` writes first
     saved = load_saved_spec(exp_dir / "run")
     assert saved.to_mapping() == spec.to_mapping()
     assert saved.base_dir == exp_dir.resolve()

@@ -177,8 +177,10 @@ def _print_result(console: Console, result: Result, names: list[str]) -> None:
             _trial_table(best, result.metric, names, f"Best {len(best)} trials ({result.mode})")
         )
     if result.experiment_dir is not None:
+        from daskhpo.experiment.directory import JOURNAL, TRIALS_CSV
+
         console.print(
-            f"Results: {result.experiment_dir} (trials.csv, journal.jsonl); "
+            f"Results: {result.experiment_dir} ({TRIALS_CSV}, {JOURNAL}); "
             f"`daskhpo report {result.experiment_dir}` prints them again.",
             soft_wrap=True,
         )

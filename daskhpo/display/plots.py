@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from daskhpo.experiment.journal import JOURNAL_NAME, read_journal
+from daskhpo.experiment.directory import ExperimentDir
+from daskhpo.experiment.journal import read_journal
 from daskhpo.results import Result
 
 if TYPE_CHECKING:
@@ -174,7 +175,7 @@ def _status_from_segments(segments: pd.DataFrame) -> dict[int, str]:
 
 
 def _read_settings(directory: Path) -> dict[str, Any]:
-    path = directory / "experiment.json"
+    path = ExperimentDir(directory).info_path
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
@@ -194,7 +195,11 @@ def load_run(
         mode = mode or source.mode
         completed, segments, status = _from_trials(source.trials, metric)
         reports = source.reports
-        journal = None if source.experiment_dir is None else source.experiment_dir / JOURNAL_NAME
+        journal = (
+            None
+            if source.experiment_dir is None
+            else ExperimentDir(source.experiment_dir).journal_path
+        )
         if journal is not None and journal.is_file():
             completed, _, segments = _from_journal(journal, metric)
         return RunData(metric, mode, completed, reports, segments, status)
@@ -202,26 +207,28 @@ def load_run(
     if not directory.is_dir():
         raise ValueError(
             f"{str(directory)!r} is not a directory; pass a Result or the experiment "
-            "directory of a search (the one holding journal.jsonl)"
+            "directory of a search (the one holding its journal)"
         )
     settings = _read_settings(directory)
     metric = metric or settings.get("metric")
     mode = mode or settings.get("mode") or "min"
     if not isinstance(metric, str):
         raise ValueError(
-            f"{str(directory)!r} has no experiment.json naming the metric; pass metric=..."
+            f"{str(directory)!r} has no {ExperimentDir(directory).info_path.name} naming the "
+            "metric; pass metric=..."
         )
-    journal = directory / JOURNAL_NAME
+    files = ExperimentDir(directory)
+    journal = files.journal_path
     if journal.is_file():
         completed, reports, segments = _from_journal(journal, metric)
         return RunData(metric, mode, completed, reports, segments, _status_from_segments(segments))
-    if not (directory / "trials.csv").is_file():
+    if not files.trials_csv.is_file():
         raise ValueError(
-            f"{str(directory)!r} holds neither {JOURNAL_NAME} nor trials.csv; pass the "
-            "experiment directory of a search"
+            f"{str(directory)!r} holds neither {journal.name} nor {files.trials_csv.name}; pass "
+            "the experiment directory of a search"
         )
-    trials = pd.read_csv(directory / "trials.csv")
-    reports_csv = directory / "reports.csv"
+    trials = pd.read_csv(files.trials_csv)
+    reports_csv = files.reports_csv
     reports = (
         pd.read_csv(reports_csv)
         if reports_csv.is_file()

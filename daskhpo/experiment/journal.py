@@ -16,9 +16,10 @@ import orjson
 
 from daskhpo import records
 from daskhpo.errors import JournalError
+from daskhpo.experiment.directory import JOURNAL as JOURNAL_NAME
 from daskhpo.records import Record
 
-JOURNAL_NAME = "journal.jsonl"
+__all__ = ["JOURNAL_NAME", "Journal", "NullJournal", "read_journal", "read_records"]
 
 
 def encode(record: dict[str, Any]) -> bytes:
@@ -27,7 +28,7 @@ def encode(record: dict[str, Any]) -> bytes:
 
 
 class Journal:
-    """Appends records to ``<experiment_dir>/journal.jsonl``."""
+    """Appends records to a journal file (an experiment directory's ``journal_path``)."""
 
     def __init__(self, path: Path, *, fsync: bool = False) -> None:
         self.path = path

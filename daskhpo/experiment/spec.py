@@ -37,19 +37,18 @@ from typing import Any
 
 import yaml
 
-from daskhpo.api import check_resources, prepare_experiment_dir, tune
+from daskhpo.api import run_search
 from daskhpo.dask.gpus import with_gpus
 from daskhpo.dask.worker.shipping import ShippedObjective
 from daskhpo.errors import ExperimentError as ExperimentError  # re-exported
-from daskhpo.experiment.journal import JOURNAL_NAME
+from daskhpo.experiment.directory import JOURNAL, ExperimentDir
 from daskhpo.registry import make_scheduler, make_searcher
 from daskhpo.results import Result
+from daskhpo.settings import TuneSettings, check_resources
 from daskhpo.space import SearchSpace
 from daskhpo.trial import check_mode
 from daskhpo.tuner import TunerCallback
 
-#: The copy of the experiment (overrides applied) kept in every experiment directory.
-SAVED_SPEC = "experiment.yaml"
 #: Where runs go when neither ``--dir`` nor ``experiment_dir`` says otherwise (under the cwd).
 RUNS_DIR = "daskhpo-runs"
 
@@ -635,20 +634,7 @@ def _importable(top: str, path: list[str]) -> bool:
 # --------------------------------------------------------------------------- running
 
 
-def _new_run_dir(parent: Path, name: str) -> Path:
-    """``parent/name``, or ``name-2``, ``name-3``... if a run started in the same second."""
-    parent.mkdir(parents=True, exist_ok=True)
-    for n in range(1, 1000):
-        candidate = parent / (name if n == 1 else f"{name}-{n}")
-        try:
-            candidate.mkdir()
-        except FileExistsError:
-            continue
-        return candidate
-    raise ExperimentError(f"too many runs named {name!r} in {parent}; pass --dir")
-
-
-def experiment_dir_for(spec: ExperimentSpec, override: str | Path | None = None) -> Path:
+def experiment_dir_for(spec: ExperimentSpec, override: str | Path | None = None) -> ExperimentDir:
     """Create the directory a run writes to: ``override`` (relative to the current directory),
     else the spec's ``experiment_dir``, else ``daskhpo-runs/<name>-<time>``."""
     if override is not None:
@@ -656,35 +642,32 @@ def experiment_dir_for(spec: ExperimentSpec, override: str | Path | None = None)
     elif spec.experiment_dir is not None:
         path = spec.experiment_dir
     else:
-        return _new_run_dir(Path.cwd() / RUNS_DIR, spec.default_dir_name())
-    if (path / JOURNAL_NAME).exists():
+        return ExperimentDir.create_unique(Path.cwd() / RUNS_DIR, spec.default_dir_name())
+    if ExperimentDir(path).holds_experiment():
         raise ExperimentError(
-            f"{path} already holds a search (it has {JOURNAL_NAME}); choose a new directory "
+            f"{path} already holds a search (it has {JOURNAL}); choose a new directory "
             "with --dir, or omit it to get a fresh one under daskhpo-runs/"
         )
-    try:
-        return prepare_experiment_dir(path)
-    except ValueError as exc:
-        raise ExperimentError(str(exc)) from exc
+    return ExperimentDir.create(path)
 
 
-def save_spec(spec: ExperimentSpec, experiment_dir: Path) -> Path:
-    """Write the experiment as run to ``experiment_dir/experiment.yaml``."""
+def save_spec(spec: ExperimentSpec, directory: ExperimentDir) -> Path:
+    """Write the experiment as run into ``directory`` (for ``daskhpo resume``)."""
     header = [
         "# The experiment as run (command-line overrides applied).",
         f"# source: {spec.source if spec.source is not None else '(a mapping)'}",
         f"{_BASE_DIR_LINE}{spec.base_dir}",
     ]
     body = yaml.safe_dump(spec.to_mapping(), sort_keys=False, default_flow_style=None)
-    path = experiment_dir / SAVED_SPEC
+    path = directory.spec_path
     path.write_text("\n".join(header) + "\n" + body, encoding="utf-8")
     return path
 
 
 def load_saved_spec(experiment_dir: str | Path) -> ExperimentSpec:
-    """Read back ``experiment.yaml`` of a run, with objective modules looked up where the
+    """Read back the experiment a run saved, with objective modules looked up where the
     original experiment file was."""
-    path = Path(experiment_dir).expanduser().resolve() / SAVED_SPEC
+    path = ExperimentDir(Path(experiment_dir).expanduser().resolve()).spec_path
     base_dir: Path | None = None
     with contextlib.suppress(OSError):
         for line in path.read_text(encoding="utf-8").splitlines():
@@ -700,7 +683,11 @@ class PreparedRun:
 
     spec: ExperimentSpec
     objective: Callable[[dict[str, Any]], Any]
-    experiment_dir: Path
+    directory: ExperimentDir
+
+    @property
+    def experiment_dir(self) -> Path:
+        return self.directory.path
 
     def run(
         self,
@@ -714,27 +701,30 @@ class PreparedRun:
         cluster); results land in :attr:`experiment_dir`. ``resume=True`` continues the
         search already journaled there (see :func:`prepare_resume`)."""
         spec = self.spec
-        return tune(
-            self.objective,
-            spec.space,
+        settings = TuneSettings(
             metric=spec.metric,
             mode=spec.mode,
             num_trials=spec.num_trials,
             scheduler=spec.scheduler,
             searcher=spec.searcher,
-            client=client,
-            cluster=None if client is not None else spec.cluster,
-            resources=spec.resources,
+            resources=spec.resources or {},
             gpus_per_trial=spec.gpus_per_trial,
             max_concurrent=spec.max_concurrent,
             max_retries=spec.max_retries,
             max_worker_losses=spec.max_worker_losses,
-            experiment_dir=self.experiment_dir,
             seed=spec.seed,
             time_budget=spec.time_budget,
             target=spec.target,
             trial_walltime=spec.trial_walltime,
             startup_timeout=spec.startup_timeout,
+        )
+        return run_search(
+            self.objective,
+            spec.space,
+            settings,
+            self.directory,
+            client=client,
+            cluster=None if client is not None else spec.cluster,
             progress=progress,
             callbacks=callbacks,
             resume=resume,
@@ -754,23 +744,24 @@ def prepare_run(
     """
     spec = spec.with_overrides(trials=trials, workers=workers)
     objective = shippable(spec.load_objective())
-    run_dir = experiment_dir_for(spec, experiment_dir)
-    save_spec(spec, run_dir)
-    return PreparedRun(spec, objective, run_dir)
+    directory = experiment_dir_for(spec, experiment_dir)
+    save_spec(spec, directory)
+    return PreparedRun(spec, objective, directory)
 
 
 def prepare_resume(experiment_dir: str | Path) -> PreparedRun:
     """Get a run directory's search ready to continue: its saved experiment is read back
     and its objective imported from where the original experiment file was. Run it with
     ``.run(resume=True)``."""
-    run_dir = Path(experiment_dir).expanduser().resolve()
-    if not (run_dir / SAVED_SPEC).is_file():
+    directory = ExperimentDir(Path(experiment_dir).expanduser().resolve())
+    if not directory.spec_path.is_file():
         raise ExperimentError(
-            f"{run_dir} has no {SAVED_SPEC}: it was not started from an experiment file; "
-            "resume it from Python with daskhpo.tune(..., experiment_dir=..., resume=True)"
+            f"{directory.path} has no {directory.spec_path.name}: it was not started from an "
+            "experiment file; resume it from Python with daskhpo.tune(..., experiment_dir=..., "
+            "resume=True)"
         )
-    spec = load_saved_spec(run_dir)
-    return PreparedRun(spec, shippable(spec.load_objective()), run_dir)
+    spec = load_saved_spec(directory.path)
+    return PreparedRun(spec, shippable(spec.load_objective()), directory)
 
 
 def run_experiment(

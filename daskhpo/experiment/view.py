@@ -7,7 +7,6 @@ replay. Replaying applies each record the way the Tuner applied the fact it jour
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,14 +14,12 @@ from typing import Any
 
 import pandas as pd
 
-from daskhpo.experiment.journal import JOURNAL_NAME, read_journal
+from daskhpo.experiment.directory import ExperimentDir
+from daskhpo.experiment.journal import read_journal
 from daskhpo.results import Result
 from daskhpo.space import SearchSpace
 from daskhpo.trial import Trial, TrialStatus
 from daskhpo.tuner import ReportRecord
-
-EXPERIMENT_INFO = "experiment.json"
-TRIALS_CSV = "trials.csv"
 
 
 @dataclass
@@ -162,18 +159,7 @@ class ExperimentInfo:
 
 def read_info(experiment_dir: Path) -> ExperimentInfo:
     """Read ``experiment.json``; a ValueError says what is missing and how to fix it."""
-    path = experiment_dir / EXPERIMENT_INFO
-    if not path.is_file():
-        raise ValueError(
-            f"{str(experiment_dir)!r} is not an experiment directory: it has no {EXPERIMENT_INFO}; "
-            "pass the directory `daskhpo run` printed (it holds journal.jsonl and trials.csv)"
-        )
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"cannot read {path}: {exc}") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("metric"), str):
-        raise ValueError(f"{path} does not name a metric; it was not written by daskhpo")
+    data = ExperimentDir(experiment_dir).read_info()
     raw_space = data.get("space")
     space: dict[str, Any] = raw_space if isinstance(raw_space, dict) else {}
     try:
@@ -192,7 +178,7 @@ def read_info(experiment_dir: Path) -> ExperimentInfo:
 
 def read_view(experiment_dir: Path) -> JournalView:
     """Replay ``journal.jsonl`` of a directory (an empty view if nothing was journaled yet)."""
-    path = experiment_dir / JOURNAL_NAME
+    path = ExperimentDir(experiment_dir).journal_path
     if not path.is_file():
         return JournalView()
     return replay(read_journal(path))
@@ -230,8 +216,8 @@ def trials_table(experiment_dir: Path, info: ExperimentInfo) -> tuple[pd.DataFra
     otherwise replayed from the journal, so a running search or one whose driver died shows
     the same columns.
     """
-    csv = experiment_dir / TRIALS_CSV
-    journal = experiment_dir / JOURNAL_NAME
+    directory = ExperimentDir(experiment_dir)
+    csv, journal = directory.trials_csv, directory.journal_path
     if csv.is_file() and (not journal.is_file() or csv.stat().st_mtime >= journal.stat().st_mtime):
         return pd.read_csv(csv), str(csv)
     view = read_view(experiment_dir)
