@@ -16,7 +16,7 @@ import yaml
 
 import daskhpo as dh
 from daskhpo.dask.clusters import ClusterError
-from daskhpo.experiment.journal import JOURNAL_NAME, read_journal
+from daskhpo.experiment.journal import JOURNAL_NAME
 from daskhpo.experiment.spec import (
     ExperimentError,
     ExperimentSpec,
@@ -26,7 +26,7 @@ from daskhpo.experiment.spec import (
     run_experiment,
     ship_modules,
 )
-from daskhpo.experiment.view import replay, trial_states
+from daskhpo.experiment.view import ExperimentView
 from daskhpo.trial import TrialStatus
 from tests import objectives
 
@@ -398,7 +398,7 @@ def test_replay_of_synthetic_records() -> None:
         {"event": "completed", "time": 0.9, "trial_id": 1, "attempt": 2,
          "metrics": {"loss": 1.5}, "worker": "w0"},
     ]  # fmt: skip
-    view = replay(records)
+    view = ExperimentView.from_records(records)
     t0, t1, t2 = (view.trials[i] for i in range(3))
     assert (t0.status, t0.last_metrics, t0.last_step) == (TrialStatus.STOPPED, {"loss": 5.0}, 1.0)
     assert (t1.status, t1.attempt, t1.user_failures, t1.infra_failures) == (
@@ -411,7 +411,7 @@ def test_replay_of_synthetic_records() -> None:
 
     cancel = {"event": "cancelled", "time": 1.0, "trial_id": 2, "attempt": 0}
     end = {"event": "end", "time": 1.0, "reason": "time budget of 1 s used"}
-    ended = replay([*records, cancel, end])
+    ended = ExperimentView.from_records([*records, cancel, end])
     assert ended.trials[2].status is TrialStatus.CANCELLED
     assert (ended.ended, ended.stop_reason, ended.last_time) == (
         True,
@@ -434,7 +434,7 @@ def test_replay_matches_the_result_of_a_real_search(dask_client, tmp_path: Path)
     )
     assert result.count("FAILED") > 0
     assert result.count("COMPLETED") > 0
-    states = trial_states(read_journal(tmp_path / JOURNAL_NAME))
+    states = ExperimentView.from_journal(tmp_path / JOURNAL_NAME).trials
     assert sorted(states) == [t.trial_id for t in result.trials_list]
     for trial in result.trials_list:
         state = states[trial.trial_id]

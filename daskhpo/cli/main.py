@@ -317,11 +317,14 @@ def _experiment_dir(ctx: click.Context, directory: Path) -> Any:
 @click.pass_context
 def status(ctx: click.Context, directory: Path) -> None:
     """Show where the search in DIRECTORY stands (works while it runs)."""
-    from daskhpo.experiment.view import read_view, result_from_view
+    from daskhpo.experiment.view import ExperimentView
 
-    info = _experiment_dir(ctx, directory)
-    view = read_view(directory)
-    result = result_from_view(view, info, directory)
+    _experiment_dir(ctx, directory)
+    with _user_errors(ctx):
+        view = ExperimentView.from_directory(directory)
+    info = view.info
+    assert info is not None
+    result = view.result(directory)
     trials = result.trials
     console = _console()
     if view.ended:
@@ -346,8 +349,8 @@ def status(ctx: click.Context, directory: Path) -> None:
             f"{_params(row, info.domain_names)}",
             soft_wrap=True,
         )
-    recent_ids = sorted(view.last_event_time, key=lambda i: (-view.last_event_time[i], -i))
-    recent = trials.set_index("trial_id", drop=False).loc[recent_ids[:RECENT]]
+    recent_ids = [t.trial_id for t in view.recent(RECENT)]
+    recent = trials.set_index("trial_id", drop=False).loc[recent_ids]
     if len(recent):
         console.print(
             _trial_table(recent, info.metric, info.domain_names, "Most recent trials", extra=True)

@@ -18,15 +18,15 @@ without a display.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from daskhpo.errors import ExperimentError
 from daskhpo.experiment.directory import ExperimentDir
-from daskhpo.experiment.journal import read_journal
+from daskhpo.experiment.view import ExperimentView, read_info
 from daskhpo.results import Result
 
 if TYPE_CHECKING:
@@ -42,15 +42,6 @@ OUTCOME_COLORS: dict[str, str] = {
     "LOST": "#444444",
     "CANCELLED": "#aaaaaa",
     "RUNNING": "#c7e9c0",
-}
-
-_END_EVENTS = {
-    "completed": "COMPLETED",
-    "stopped": "STOPPED",
-    "paused": "PAUSED",
-    "failed": "FAILED",
-    "lost": "LOST",
-    "cancelled": "CANCELLED",
 }
 
 SEGMENT_COLUMNS = ["trial_id", "attempt", "worker", "start", "end", "outcome"]
@@ -106,39 +97,38 @@ def _segment(
     }
 
 
-def _from_journal(path: Path, metric: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Completions, reports and attempt segments, from a journal (possibly still growing)."""
-    started: dict[tuple[int, int], tuple[float, str]] = {}
-    segments: list[dict[str, Any]] = []
-    reports: list[dict[str, Any]] = []
-    completed: list[dict[str, Any]] = []
-    last_time = 0.0
-    for record in read_journal(path):
-        time = float(record.get("time", last_time))
-        last_time = max(last_time, time)
-        event = record["event"]
-        if "trial_id" not in record:
-            continue
-        key = (int(record["trial_id"]), int(record.get("attempt", 0)))
-        if event == "started":
-            started[key] = (time, str(record.get("worker") or "?"))
-        elif event == "reported":
-            metrics = record.get("metrics") or {}
-            row = {"trial_id": key[0], "attempt": key[1], "time": time, "step": record["step"]}
-            reports.append({**row, **metrics})
-        elif event in _END_EVENTS:
-            if event == "completed":
-                value = (record.get("metrics") or {}).get(metric)
-                completed.append({"trial_id": key[0], "time": time, "value": value})
-            begun = started.pop(key, None)
-            if begun is not None:
-                segments.append(_segment(key, begun[1], begun[0], time, _END_EVENTS[event]))
-    for key, (start, worker) in started.items():
-        segments.append(_segment(key, worker, start, last_time, "RUNNING"))
+def _from_view(
+    view: ExperimentView, metric: str
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[int, str]]:
+    """Completions, reports, attempt segments and trial statuses of a replayed journal (the
+    search may still be running: its running attempts end at the latest record)."""
+    last_time = view.last_time or 0.0
+    ran = view.ran()
+    completed = [
+        {"trial_id": a.trial_id, "time": a.ended_at, "value": a.metrics.get(metric)}
+        for a in sorted(ran, key=lambda a: a.ended_at or 0.0)
+        if a.outcome == "COMPLETED"
+    ]
+    reports = [
+        {"trial_id": r.trial_id, "attempt": r.attempt, "time": r.time, "step": r.step, **r.metrics}
+        for r in view.reports
+    ]
+    segments = [
+        _segment(
+            (a.trial_id, a.attempt),
+            a.worker or "?",
+            float(a.started_at or 0.0),
+            last_time if a.ended_at is None else a.ended_at,
+            a.outcome or "RUNNING",
+        )
+        for a in ran
+    ]
+    status = {trial_id: trial.status.value for trial_id, trial in view.trials.items()}
     return (
         _frame(completed, ["trial_id", "time", "value"]),
         _frame(reports, ["trial_id", "attempt", "time", "step"]),
         _frame(segments, SEGMENT_COLUMNS),
+        status,
     )
 
 
@@ -167,22 +157,6 @@ def _from_trials(
     return completed.reset_index(drop=True), segments.reset_index(drop=True), status
 
 
-def _status_from_segments(segments: pd.DataFrame) -> dict[int, str]:
-    status: dict[int, str] = {}
-    for trial_id, outcome in zip(segments["trial_id"], segments["outcome"], strict=True):
-        status[int(trial_id)] = str(outcome)  # segments are in time order: the last one wins
-    return status
-
-
-def _read_settings(directory: Path) -> dict[str, Any]:
-    path = ExperimentDir(directory).info_path
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def load_run(
     source: Result | RunData | str | Path, *, metric: str | None = None, mode: str | None = None
 ) -> RunData:
@@ -193,45 +167,43 @@ def load_run(
     if isinstance(source, Result):
         metric = metric or source.metric
         mode = mode or source.mode
+        files = None if source.experiment_dir is None else ExperimentDir(source.experiment_dir)
+        if files is not None and files.journal_path.is_file():
+            view = ExperimentView.from_journal(files.journal_path)
+            completed, _, segments, _ = _from_view(view, metric)
+            _, _, status = _from_trials(source.trials, metric)
+            return RunData(metric, mode, completed, source.reports, segments, status)
         completed, segments, status = _from_trials(source.trials, metric)
-        reports = source.reports
-        journal = (
-            None
-            if source.experiment_dir is None
-            else ExperimentDir(source.experiment_dir).journal_path
-        )
-        if journal is not None and journal.is_file():
-            completed, _, segments = _from_journal(journal, metric)
-        return RunData(metric, mode, completed, reports, segments, status)
+        return RunData(metric, mode, completed, source.reports, segments, status)
     directory = Path(source).expanduser()
     if not directory.is_dir():
         raise ValueError(
             f"{str(directory)!r} is not a directory; pass a Result or the experiment "
             "directory of a search (the one holding its journal)"
         )
-    settings = _read_settings(directory)
-    metric = metric or settings.get("metric")
-    mode = mode or settings.get("mode") or "min"
-    if not isinstance(metric, str):
-        raise ValueError(
-            f"{str(directory)!r} has no {ExperimentDir(directory).info_path.name} naming the "
-            "metric; pass metric=..."
-        )
     files = ExperimentDir(directory)
-    journal = files.journal_path
-    if journal.is_file():
-        completed, reports, segments = _from_journal(journal, metric)
-        return RunData(metric, mode, completed, reports, segments, _status_from_segments(segments))
+    try:
+        info = read_info(directory)
+    except ExperimentError:
+        if metric is None:
+            raise
+        info = None
+    metric = metric or (info.metric if info is not None else None)
+    mode = mode or (info.mode if info is not None else None) or "min"
+    assert metric is not None
+    if files.journal_path.is_file():
+        view = ExperimentView.from_journal(files.journal_path, info)
+        completed, reports, segments, status = _from_view(view, metric)
+        return RunData(metric, mode, completed, reports, segments, status)
     if not files.trials_csv.is_file():
         raise ValueError(
-            f"{str(directory)!r} holds neither {journal.name} nor {files.trials_csv.name}; pass "
-            "the experiment directory of a search"
+            f"{str(directory)!r} holds neither {files.journal_path.name} nor "
+            f"{files.trials_csv.name}; pass the experiment directory of a search"
         )
     trials = pd.read_csv(files.trials_csv)
-    reports_csv = files.reports_csv
     reports = (
-        pd.read_csv(reports_csv)
-        if reports_csv.is_file()
+        pd.read_csv(files.reports_csv)
+        if files.reports_csv.is_file()
         else pd.DataFrame(columns=["trial_id", "attempt", "time", "step"])
     )
     completed, segments, status = _from_trials(trials, metric)

@@ -1,8 +1,13 @@
-"""Read an experiment directory back: replay its journal into per-trial state.
+"""What happened in an experiment, read back from its journal: :class:`ExperimentView`.
 
-The journal (``journal.jsonl``) is the truth while a search runs and after a driver dies, so
-``daskhpo status`` and ``daskhpo report`` read it, and resuming a search starts from the same
-replay. Replaying applies each record the way the Tuner applied the fact it journals.
+The journal is the truth while a search runs and after its driver dies, so ``daskhpo status``,
+``daskhpo report``, the plots and the simulator's calibration all read it through this view.
+Records are decoded by :mod:`daskhpo.records` and applied in order, each the way the Tuner
+applied the fact it journals: per trial, its state (a :class:`~daskhpo.trial.Trial`, as the
+Tuner kept it) and its :class:`Attempt` s, each with its times, worker, outcome and reports.
+
+A torn last line (a driver killed mid-write) and a journal cut short at the start (records of
+trials whose ``created`` is missing) still read: such a trial has an empty config.
 """
 
 from __future__ import annotations
@@ -10,140 +15,55 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
+from daskhpo import records as rec
+from daskhpo.errors import JournalError
 from daskhpo.experiment.directory import ExperimentDir
-from daskhpo.experiment.journal import read_journal
+from daskhpo.experiment.journal import read_records
 from daskhpo.results import Result
 from daskhpo.space import SearchSpace
 from daskhpo.trial import Trial, TrialStatus
 from daskhpo.tuner import ReportRecord
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: The outcome of an attempt, by the record that ended it.
+OUTCOMES: dict[type[Any], str] = {
+    rec.Completed: "COMPLETED",
+    rec.Stopped: "STOPPED",
+    rec.Paused: "PAUSED",
+    rec.Failed: "FAILED",
+    rec.Lost: "LOST",
+    rec.Cancelled: "CANCELLED",
+}
+
 
 @dataclass
-class JournalView:
-    """What a journal says so far: the trials, their reports, and whether the search ended."""
+class Attempt:
+    """One run of a trial: from its submission to the record that ended it.
 
-    trials: dict[int, Trial] = field(default_factory=dict)
+    ``outcome`` is one of :data:`OUTCOMES`' values, or None while it is queued or running.
+    ``metrics`` are the final ones of a completed attempt; ``error`` the traceback of a user
+    failure or the reason a worker was lost; ``retried``: a failed or lost attempt that was
+    followed by another.
+    """
+
+    trial_id: int
+    attempt: int
+    config: dict[str, Any]
+    budget: float | None = None
+    submitted_at: float | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    worker: str | None = None
+    outcome: str | None = None
+    decision: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    retried: bool = False
     reports: list[ReportRecord] = field(default_factory=list)
-    last_event_time: dict[int, float] = field(default_factory=dict)  # per trial
-    ended: bool = False  # an "end" record is the last word (a later record reopens it)
-    stop_reason: str | None = None
-    interrupted: bool = False
-    last_time: float | None = None  # seconds since the driver started, of the latest record
-    records: int = 0
-
-
-def _trial(view: JournalView, record: Mapping[str, Any]) -> Trial:
-    trial_id = int(record["trial_id"])
-    trial = view.trials.get(trial_id)
-    if trial is None:  # a record without its "created" (journal cut short at the start)
-        trial = Trial(trial_id=trial_id, config={})
-        view.trials[trial_id] = trial
-    return trial
-
-
-def _apply(view: JournalView, record: Mapping[str, Any]) -> None:
-    """Apply one record, mirroring what the Tuner did when it wrote it."""
-    event = record["event"]
-    time = record.get("time")
-    if isinstance(time, (int, float)):
-        view.last_time = float(time)
-    if event == "end":
-        view.ended = True
-        view.stop_reason = record.get("reason")
-        return
-    view.ended = False
-    if event == "interrupted":
-        view.interrupted = True
-        return
-    if "trial_id" not in record:
-        return  # an event this version does not know; newer journals may add some
-    if event == "created":
-        view.trials[int(record["trial_id"])] = Trial(
-            trial_id=int(record["trial_id"]),
-            config=dict(record.get("config") or {}),
-            budget=record.get("budget"),
-            checkpoint_trial_id=record.get("checkpoint_trial_id"),
-            created_at=float(time or 0.0),
-        )
-    trial = _trial(view, record)
-    if isinstance(time, (int, float)):
-        view.last_event_time[trial.trial_id] = float(time)
-    attempt = record.get("attempt")
-    if isinstance(attempt, int):
-        trial.attempt = attempt
-    if event in ("created", "submitted"):
-        trial.status = TrialStatus.PENDING
-    elif event == "resumed":
-        trial.config = dict(record.get("config") or trial.config)
-        trial.budget = record.get("budget")
-        trial.checkpoint_trial_id = record.get("checkpoint_trial_id")
-        trial.status = TrialStatus.PENDING
-    elif event == "started":
-        trial.status = TrialStatus.RUNNING
-        trial.worker = record.get("worker")
-        if trial.started_at is None and time is not None:
-            trial.started_at = float(time)
-    elif event == "reported":
-        metrics = dict(record.get("metrics") or {})
-        step = float(record.get("step", 0.0))
-        view.reports.append(
-            ReportRecord(trial.trial_id, trial.attempt, float(time or 0.0), step, metrics)
-        )
-        trial.last_metrics = metrics
-        trial.last_step = step
-        if trial.status is TrialStatus.PENDING:
-            trial.status = TrialStatus.RUNNING
-    elif event in ("completed", "stopped", "paused"):
-        if event == "completed":
-            trial.last_metrics.update(record.get("metrics") or {})
-        trial.status = {
-            "completed": TrialStatus.COMPLETED,
-            "stopped": TrialStatus.STOPPED,
-            "paused": TrialStatus.PAUSED,
-        }[event]
-        trial.worker = record.get("worker") or trial.worker
-        trial.ended_at = None if time is None else float(time)
-    elif event == "failed":
-        trial.user_failures += 1
-        trial.error = record.get("error")
-        _end_or_retry(trial, record, time)
-    elif event == "lost":
-        if record.get("started", True):
-            trial.infra_failures += 1
-        if not record.get("retry", False):
-            trial.error = (
-                f"lost its worker {trial.infra_failures} times (last: {record.get('reason')})"
-            )
-        _end_or_retry(trial, record, time)
-    elif event == "cancelled":
-        trial.status = TrialStatus.CANCELLED
-
-
-def _end_or_retry(trial: Trial, record: Mapping[str, Any], time: Any) -> None:
-    if record.get("retry", False):
-        trial.attempt += 1  # the next "submitted" record carries the same number
-        trial.status = TrialStatus.PENDING
-    else:
-        trial.status = TrialStatus.FAILED
-        trial.ended_at = None if time is None else float(time)
-
-
-def replay(records: Iterable[Mapping[str, Any]]) -> JournalView:
-    """Fold journal records, in order, into a :class:`JournalView`."""
-    view = JournalView()
-    for record in records:
-        view.records += 1
-        _apply(view, record)
-    return view
-
-
-def trial_states(records: Iterable[Mapping[str, Any]]) -> dict[int, Trial]:
-    """Per-trial state after ``records``: status, attempt, config, last metrics, times."""
-    return replay(records).trials
 
 
 @dataclass(frozen=True)
@@ -158,7 +78,7 @@ class ExperimentInfo:
 
 
 def read_info(experiment_dir: Path) -> ExperimentInfo:
-    """Read ``experiment.json``; a ValueError says what is missing and how to fix it."""
+    """Read ``experiment.json``; an ExperimentError says what is missing and how to fix it."""
     data = ExperimentDir(experiment_dir).read_info()
     raw_space = data.get("space")
     space: dict[str, Any] = raw_space if isinstance(raw_space, dict) else {}
@@ -176,30 +96,237 @@ def read_info(experiment_dir: Path) -> ExperimentInfo:
     )
 
 
-def read_view(experiment_dir: Path) -> JournalView:
-    """Replay ``journal.jsonl`` of a directory (an empty view if nothing was journaled yet)."""
-    path = ExperimentDir(experiment_dir).journal_path
-    if not path.is_file():
-        return JournalView()
-    return replay(read_journal(path))
+class ExperimentView:
+    """A journal replayed: trials, their attempts and reports, and whether the search ended.
 
+    Build it with :meth:`from_directory` (which reads ``experiment.json`` too, for the metric)
+    or :meth:`from_records`; :meth:`apply` takes one more record (a journal that grows).
+    """
 
-def result_from_view(view: JournalView, info: ExperimentInfo, experiment_dir: Path) -> Result:
-    """A :class:`Result` built from a replayed journal (the search may still be running)."""
-    return Result(
-        trials_list=list(view.trials.values()),
-        reports_list=list(view.reports),
-        metric=info.metric,
-        mode=info.mode,
-        config_names=info.config_names,
-        experiment_dir=experiment_dir,
-        stop_reason=view.stop_reason,
-        interrupted=view.interrupted,
-    )
+    def __init__(self, info: ExperimentInfo | None = None) -> None:
+        self.info = info
+        self.trials: dict[int, Trial] = {}
+        self.attempts: dict[int, list[Attempt]] = {}
+        self.reports: list[ReportRecord] = []
+        self.last_event_time: dict[int, float] = {}  # per trial
+        self.ended = False  # an "end" record is the last word (a later record reopens it)
+        self.stop_reason: str | None = None
+        self.interrupted = False
+        self.last_time: float | None = None  # seconds since the driver started, of the latest
+        self.records = 0
+        self.resumes = 0
+        self.version = 1  # the schema version (journals written before the header: 1)
+
+    # ------------------------------------------------------------------ building
+
+    @classmethod
+    def from_directory(cls, experiment_dir: str | Path) -> ExperimentView:
+        """The view of an experiment directory (no trials if nothing was journaled yet)."""
+        directory = ExperimentDir(Path(experiment_dir).expanduser())
+        view = cls(read_info(directory.path))
+        if directory.journal_path.is_file():
+            view.extend(read_records(directory.journal_path))
+        return view
+
+    @classmethod
+    def from_journal(cls, path: Path, info: ExperimentInfo | None = None) -> ExperimentView:
+        """The view of one journal file."""
+        view = cls(info)
+        view.extend(read_records(path))
+        return view
+
+    @classmethod
+    def from_records(
+        cls, records: Iterable[rec.Record | Mapping[str, Any]], info: ExperimentInfo | None = None
+    ) -> ExperimentView:
+        """The view of ``records`` (decoded ones, or plain mappings as in the journal)."""
+        view = cls(info)
+        view.extend(records)
+        return view
+
+    def extend(self, records: Iterable[rec.Record | Mapping[str, Any]]) -> None:
+        for record in records:
+            self.apply(record)
+
+    def apply(self, record: rec.Record | Mapping[str, Any]) -> None:
+        """Apply one record, mirroring what the Tuner did when it wrote it; a mapping that is
+        not a record this release knows is skipped."""
+        if isinstance(record, Mapping):
+            try:
+                decoded = rec.decode(record)
+            except JournalError:
+                return
+            if decoded is None:
+                return
+            record = decoded
+        self.records += 1
+        self.last_time = float(record.time)
+        if isinstance(record, rec.End):
+            self.ended, self.stop_reason = True, record.reason
+            return
+        self.ended = False
+        if isinstance(record, rec.Header):
+            self.version = record.version
+        elif isinstance(record, rec.Interrupted):
+            self.interrupted = True
+        elif isinstance(record, rec.Resume):
+            self.resumes += 1
+        else:
+            self._apply_trial(record)
+
+    # ------------------------------------------------------------------ one trial's record
+
+    def _trial(self, trial_id: int) -> Trial:
+        trial = self.trials.get(trial_id)
+        if trial is None:  # a record without its "created" (journal cut short at the start)
+            trial = self.trials[trial_id] = Trial(trial_id=trial_id, config={})
+        return trial
+
+    def _attempt(self, trial: Trial, number: int) -> Attempt:
+        """The attempt ``number`` of ``trial``, begun from the trial's state if it is new."""
+        attempts = self.attempts.setdefault(trial.trial_id, [])
+        for attempt in reversed(attempts):
+            if attempt.attempt == number:
+                return attempt
+        attempt = Attempt(trial.trial_id, number, dict(trial.config), trial.budget)
+        attempts.append(attempt)
+        return attempt
+
+    def _apply_trial(self, r: rec.TrialRecord) -> None:
+        time = float(r.time)
+        if isinstance(r, rec.Created):
+            self.trials[r.trial_id] = Trial(
+                trial_id=r.trial_id,
+                config=dict(r.config),
+                budget=r.budget,
+                checkpoint_trial_id=r.checkpoint_trial_id,
+                created_at=time,
+            )
+            self.last_event_time[r.trial_id] = time
+            self._attempt(self.trials[r.trial_id], 0)
+            return
+        trial = self._trial(r.trial_id)
+        self.last_event_time[trial.trial_id] = time
+        trial.attempt = r.attempt
+        if isinstance(r, rec.Resumed):
+            trial.config = dict(r.config or trial.config)
+            trial.budget, trial.checkpoint_trial_id = r.budget, r.checkpoint_trial_id
+            trial.status = TrialStatus.PENDING
+        attempt = self._attempt(trial, r.attempt)
+        if isinstance(r, rec.Submitted):
+            trial.status = TrialStatus.PENDING
+            attempt.submitted_at = time if attempt.submitted_at is None else attempt.submitted_at
+        elif isinstance(r, rec.Started):
+            trial.status = TrialStatus.RUNNING
+            trial.worker = attempt.worker = r.worker
+            attempt.started_at = time
+            if trial.started_at is None:
+                trial.started_at = time
+        elif isinstance(r, rec.Reported):
+            self._on_report(trial, attempt, r)
+        elif isinstance(r, rec.Decided):
+            attempt.decision = r.decision
+        elif isinstance(r, (rec.Completed, rec.Stopped, rec.Paused)):
+            if isinstance(r, rec.Completed):
+                trial.last_metrics.update(r.metrics)
+                attempt.metrics = dict(r.metrics)
+            trial.status = TrialStatus(OUTCOMES[type(r)])
+            trial.worker = attempt.worker = r.worker or attempt.worker or trial.worker
+            trial.ended_at = time
+            self._end(attempt, r, time)
+        elif isinstance(r, rec.Failed):
+            trial.user_failures += 1
+            trial.error = attempt.error = r.error
+            self._end_or_retry(trial, attempt, r, time)
+        elif isinstance(r, rec.Lost):
+            if r.started:
+                trial.infra_failures += 1
+            attempt.error = r.reason
+            if not r.retry:
+                trial.error = f"lost its worker {trial.infra_failures} times (last: {r.reason})"
+            self._end_or_retry(trial, attempt, r, time)
+        elif isinstance(r, rec.Cancelled):
+            trial.status = TrialStatus.CANCELLED
+            self._end(attempt, r, time)
+
+    def _on_report(self, trial: Trial, attempt: Attempt, r: rec.Reported) -> None:
+        report = ReportRecord(trial.trial_id, r.attempt, float(r.time), float(r.step), r.metrics)
+        self.reports.append(report)
+        attempt.reports.append(report)
+        trial.last_metrics = dict(r.metrics)
+        trial.last_step = float(r.step)
+        if trial.status is TrialStatus.PENDING:
+            trial.status = TrialStatus.RUNNING
+
+    @staticmethod
+    def _end(attempt: Attempt, r: rec.TrialRecord, time: float) -> None:
+        attempt.outcome = OUTCOMES[type(r)]
+        attempt.ended_at = time
+
+    def _end_or_retry(
+        self, trial: Trial, attempt: Attempt, r: rec.Failed | rec.Lost, time: float
+    ) -> None:
+        self._end(attempt, r, time)
+        attempt.retried = r.retry
+        if r.retry:
+            trial.attempt += 1  # the next "submitted" record carries the same number
+            trial.status = TrialStatus.PENDING
+            self._attempt(trial, trial.attempt)
+        else:
+            trial.status = TrialStatus.FAILED
+            trial.ended_at = time
+
+    # ------------------------------------------------------------------ reading it
+
+    @property
+    def metric(self) -> str | None:
+        return None if self.info is None else self.info.metric
+
+    def history(self, trial_id: int) -> list[Attempt]:
+        """The attempts of trial ``trial_id``, in order (the last may not have begun)."""
+        return list(self.attempts.get(trial_id, []))
+
+    def ran(self) -> list[Attempt]:
+        """Every attempt that started, in the order they started."""
+        started = [a for attempts in self.attempts.values() for a in attempts if a.started_at]
+        return sorted(started, key=lambda a: (a.started_at or 0.0, a.trial_id, a.attempt))
+
+    def result(self, experiment_dir: Path | None = None, *, metric: str | None = None) -> Result:
+        """A :class:`Result` of the trials so far (the search may still be running)."""
+        info = self.info
+        metric = metric or (info.metric if info is not None else None)
+        if metric is None:
+            raise ValueError("this view has no experiment settings naming the metric; pass metric=")
+        return Result(
+            trials_list=list(self.trials.values()),
+            reports_list=list(self.reports),
+            metric=metric,
+            mode=info.mode if info is not None else "min",
+            config_names=info.config_names if info is not None else [],
+            experiment_dir=experiment_dir,
+            stop_reason=self.stop_reason,
+            interrupted=self.interrupted,
+        )
+
+    def best_trial(self) -> Trial | None:
+        """The best trial so far, as :attr:`Result.best_trial` chooses it."""
+        return self.result().best_trial
+
+    def counts(self) -> dict[str, int]:
+        """How many trials are in each status, in the order of :class:`TrialStatus`."""
+        statuses = [t.status for t in self.trials.values()]
+        return {s.value: statuses.count(s) for s in TrialStatus if statuses.count(s)}
+
+    def recent(self, n: int) -> list[Trial]:
+        """The ``n`` trials with the latest records, latest first."""
+        ids = sorted(self.last_event_time, key=lambda i: (-self.last_event_time[i], -i))
+        return [self.trials[i] for i in ids[:n]]
 
 
 def best_rows(trials: pd.DataFrame, metric: str, mode: str, n: int) -> pd.DataFrame:
     """The ``n`` completed trials with the best ``metric``, best first."""
+    import pandas as pd
+
     if metric not in trials.columns or "status" not in trials.columns:
         return trials.iloc[0:0]
     done = trials[trials["status"] == TrialStatus.COMPLETED.value]
@@ -212,13 +339,15 @@ def best_rows(trials: pd.DataFrame, metric: str, mode: str, n: int) -> pd.DataFr
 def trials_table(experiment_dir: Path, info: ExperimentInfo) -> tuple[pd.DataFrame, str]:
     """The trials table of a directory and where it came from.
 
-    ``trials.csv`` once the search has finished (and the journal has not grown since);
-    otherwise replayed from the journal, so a running search or one whose driver died shows
-    the same columns.
+    The trials table the driver wrote once the search has finished (and the journal has not
+    grown since); otherwise replayed from the journal, so a running search or one whose
+    driver died shows the same columns.
     """
+    import pandas as pd
+
     directory = ExperimentDir(experiment_dir)
     csv, journal = directory.trials_csv, directory.journal_path
     if csv.is_file() and (not journal.is_file() or csv.stat().st_mtime >= journal.stat().st_mtime):
         return pd.read_csv(csv), str(csv)
-    view = read_view(experiment_dir)
-    return result_from_view(view, info, experiment_dir).trials, str(journal)
+    view = ExperimentView.from_journal(journal, info) if journal.is_file() else ExperimentView(info)
+    return view.result(experiment_dir).trials, str(journal)
