@@ -16,17 +16,13 @@ import yaml
 
 import daskhpo as dh
 from daskhpo.dask.clusters import ClusterError
+from daskhpo.errors import ExperimentError, SettingsError
+from daskhpo.experiment.imports import ship_modules
 from daskhpo.experiment.journal import JOURNAL_NAME
-from daskhpo.experiment.spec import (
-    ExperimentError,
-    ExperimentSpec,
-    load_saved_spec,
-    prepare_resume,
-    prepare_run,
-    run_experiment,
-    ship_modules,
-)
+from daskhpo.experiment.run import load_saved_spec, prepare_resume, prepare_run, run_experiment
+from daskhpo.experiment.spec import ExperimentSpec
 from daskhpo.experiment.view import ExperimentView
+from daskhpo.settings import TuneSettings
 from daskhpo.trial import TrialStatus
 from tests import objectives
 
@@ -130,7 +126,13 @@ def test_issue_example_parses(tmp_path: Path) -> None:
             "max_epochs": 10,
         }
     )
-    assert (spec.metric, spec.mode, spec.num_trials, spec.seed) == ("loss", "min", 200, 0)
+    settings = spec.settings
+    assert (settings.metric, settings.mode, settings.num_trials, settings.seed) == (
+        "loss",
+        "min",
+        200,
+        0,
+    )
     assert spec.cluster == {"local": {"n_workers": 2}}
     assert spec.base_dir == tmp_path.resolve()
 
@@ -150,8 +152,8 @@ def test_all_keys_and_round_trip(exp_dir: Path) -> None:
         experiment_dir="runs/here",
     )
     spec = ExperimentSpec.from_file(write(exp_dir, data))
-    assert spec.time_budget == 1000.0
-    assert spec.resources == {"GPU": 1.0}
+    assert spec.settings.time_budget == 1000.0
+    assert spec.settings.resources == {"GPU": 1.0}
     assert spec.experiment_dir == exp_dir.resolve() / "runs" / "here"
     again = ExperimentSpec.from_mapping(spec.to_mapping(), base_dir=exp_dir)
     assert again.to_mapping() == spec.to_mapping()
@@ -161,7 +163,7 @@ def test_all_keys_and_round_trip(exp_dir: Path) -> None:
 def test_overrides(exp_dir: Path) -> None:
     spec = ExperimentSpec.from_file(write(exp_dir, experiment(cluster={"local": {"n_workers": 3}})))
     changed = spec.with_overrides(trials=5, workers=2)
-    assert changed.num_trials == 5
+    assert changed.settings.num_trials == 5
     assert changed.cluster == {"local": {"n_workers": 2}}
     default_cluster = ExperimentSpec.from_file(write(exp_dir, experiment(cluster="local")))
     assert default_cluster.with_overrides(workers=1).cluster == {"local": {"n_workers": 1}}
@@ -213,6 +215,28 @@ def test_bad_keys_fail_before_any_cluster(
     assert str(exp_dir / "experiment.yaml") in message
     for part in expected:
         assert part in message
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("queue_depth", -1), ("max_worker_losses", "x"), ("startup_timeout", 0), ("target", "inf")],
+)
+def test_settings_are_checked_by_tune_settings(exp_dir: Path, key: str, value: Any) -> None:
+    """The file's settings get TuneSettings' own message, with the file in front."""
+    with pytest.raises(SettingsError) as expected:
+        TuneSettings(metric="loss", **{key: float(value) if key == "target" else value})
+    message = fails(exp_dir, experiment(**{key: value}))
+    assert message.startswith(f"{exp_dir / 'experiment.yaml'}: {expected.value}")
+
+
+def test_the_spec_holds_tune_settings(exp_dir: Path) -> None:
+    spec = ExperimentSpec.from_file(write(exp_dir, experiment(queue_depth=2, gpus_per_trial=1)))
+    assert spec.settings == TuneSettings(
+        metric="loss", mode="min", num_trials=12, seed=0, queue_depth=2, gpus_per_trial=1
+    )
+    assert spec.settings.resources == {"GPU": 1.0}
+    assert spec.to_mapping()["queue_depth"] == 2
+    assert "max_retries" not in spec.to_mapping()  # defaults are left out of the saved copy
 
 
 @pytest.mark.parametrize(
@@ -300,11 +324,12 @@ def test_valid_experiment_does_reach_the_cluster(exp_dir: Path) -> None:
     saved = load_saved_spec(exp_dir / "run")
     assert saved.to_mapping() == spec.to_mapping()
     assert saved.base_dir == exp_dir.resolve()
-    again = prepare_resume(exp_dir / "run")  # what `daskhpo resume` starts from
-    assert again.experiment_dir == (exp_dir / "run").resolve()
-    assert again.objective({"x": 3.0, "n": 0})["loss"] == 4.0
-    with pytest.raises(ExperimentError, match=r"has no experiment\.yaml"):
-        prepare_resume(exp_dir.parent)
+    with pytest.raises(ExperimentError, match="is not a daskhpo experiment directory"):
+        prepare_resume(exp_dir / "run")  # prepared, but no search began there
+    with pytest.raises(ExperimentError, match="is not a daskhpo experiment directory"):
+        prepare_resume(exp_dir.parent)  # nothing ran there: not an experiment at all
+    with pytest.raises(ExperimentError, match="does not exist"):
+        prepare_resume(exp_dir / "never-made")
 
 
 def test_default_experiment_directory(exp_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -342,6 +367,10 @@ def test_objective_beside_the_file_runs_on_worker_processes(dask_client, exp_dir
     assert not any(dask_client.run(can_import).values())
     on_disk = pd.read_csv(exp_dir / "run" / "trials.csv")
     assert list(on_disk.columns) == list(df.columns)
+    again = prepare_resume(exp_dir / "run")  # what `daskhpo resume` starts from
+    assert again.experiment_dir == (exp_dir / "run").resolve()
+    assert again.spec.to_mapping() == spec.to_mapping()
+    assert again.objective({"x": 3.0, "n": 0})["loss"] == 4.0
 
 
 def test_sibling_modules_are_shipped_by_value(exp_dir: Path) -> None:

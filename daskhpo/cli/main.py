@@ -205,7 +205,8 @@ def _run(
     directory: Path | None,
     quiet: bool,
 ) -> None:
-    from daskhpo.experiment.spec import ExperimentSpec, prepare_run
+    from daskhpo.experiment.run import prepare_run
+    from daskhpo.experiment.spec import ExperimentSpec
 
     with _user_errors(ctx):
         spec = ExperimentSpec.from_file(experiment)
@@ -218,11 +219,12 @@ def _execute(ctx: click.Context, prepared: Any, *, quiet: bool, resume: bool) ->
     console = _console()
     with _user_errors(ctx):
         if not quiet:
-            total = prepared.spec.num_trials
+            settings = prepared.spec.settings
+            total = settings.num_trials
             verb = "Resuming" if resume else "Running"
             console.print(
                 f"{verb} {prepared.spec.objective} ({total if total else 'until the budget'} "
-                f"trials, {prepared.spec.metric} {prepared.spec.mode}); results in "
+                f"trials, {settings.metric} {settings.mode}); results in "
                 f"{prepared.experiment_dir}",
                 soft_wrap=True,
             )
@@ -404,7 +406,7 @@ def resume(ctx: click.Context, directory: Path, quiet: bool) -> None:
 
     Completed trials are kept; trials that were running restart from their checkpoints.
     """
-    from daskhpo.experiment.spec import prepare_resume
+    from daskhpo.experiment.run import prepare_resume
 
     with _user_errors(ctx):
         prepared = prepare_resume(directory)

@@ -87,7 +87,8 @@ def _scrub(text: str) -> str:
 def main() -> None:
     import yaml
 
-    from daskhpo.experiment.spec import ExperimentSpec, run_experiment
+    from daskhpo.experiment.run import run_experiment
+    from daskhpo.experiment.spec import ExperimentSpec
 
     work = HERE / "journal-v1.work"
     shutil.rmtree(work, ignore_errors=True)
