@@ -1,4 +1,9 @@
-"""What a search leaves behind: trials and reports as DataFrames, the best trial, exports."""
+"""What a search leaves behind: trials and reports as DataFrames, the best trial, exports.
+
+pandas loads when a DataFrame is first asked for: the tables as plain rows
+(:func:`trials_table`, :func:`reports_table`) and the CSV files need none, so reading an
+experiment (``daskhpo status``) stays quick.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
 from daskhpo.trial import Trial, TrialStatus, better
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from daskhpo.tuner import ReportRecord
 
 #: Columns every trials table starts with, in this order; then ``config/<name>`` per
@@ -78,6 +83,8 @@ def trials_frame(
     trials: Iterable[Trial], config_names: Sequence[str], metric_names: Sequence[str] = ()
 ) -> pd.DataFrame:
     """One row per trial: status, attempts, times, ``config/<name>`` and metric columns."""
+    import pandas as pd
+
     columns, rows = trials_table(trials, config_names, metric_names)
     return pd.DataFrame(rows, columns=columns)
 
@@ -96,6 +103,8 @@ def reports_table(reports: Iterable[ReportRecord]) -> tuple[list[str], list[dict
 
 def reports_frame(reports: Iterable[ReportRecord]) -> pd.DataFrame:
     """One row per intermediate report: trial, attempt, time, step and each metric."""
+    import pandas as pd
+
     columns, rows = reports_table(reports)
     return pd.DataFrame(rows, columns=columns)
 

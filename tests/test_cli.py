@@ -135,6 +135,36 @@ def test_optional_commands_absent_or_broken(
     assert "failed to load: RuntimeError: bug in the module" in broken.stderr
 
 
+def test_an_unexpected_error_keeps_its_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    import click
+
+    @click.command("crash")
+    def crash() -> None:
+        raise KeyError("a bug, not bad input")
+
+    monkeypatch.setitem(main.commands, "crash", crash)
+    result = invoke("crash")
+    assert isinstance(result.exception, KeyError)  # not turned into a one-line message
+    assert result.exit_code == 1
+
+
+def test_resume_of_a_directory_that_is_no_experiment(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    for directory in (tmp_path / "empty", tmp_path / "missing"):
+        result = invoke("resume", directory)
+        assert_bad_input(result, str(directory), "is not a daskhpo experiment directory")
+        assert "experiment.yaml" not in result.stderr
+        assert "experiment file" not in result.stderr
+
+
+def test_a_cluster_that_does_not_answer_leaves_no_directory(tmp_path: Path) -> None:
+    path = write_experiment(tmp_path / "exp", cluster={"address": "inproc://127.0.0.1/9/1"})
+    result = invoke("run", path, "--dir", tmp_path / "runs" / "out", "--quiet")
+    assert result.exit_code != 0
+    assert "cannot reach" in str(result.exception or "") + result.stderr
+    assert not (tmp_path / "runs").exists()  # not even the parent it made
+
+
 # --------------------------------------------------------------------------- status / report
 
 
@@ -187,13 +217,54 @@ def daskhpo(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run the command in a fresh interpreter, as a user would."""
     env = {**os.environ, "COLUMNS": "160"}
     return subprocess.run(
-        [sys.executable, "-m", "daskhpo.cli.main", *map(str, args)],
+        [sys.executable, "-m", "daskhpo.cli", *map(str, args)],
         cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
         timeout=240,
     )
+
+
+def test_bad_input_in_a_real_process_is_one_line(tmp_path: Path) -> None:
+    """What a user sees in a terminal: one line naming the bad value, exit 2, no traceback."""
+    bad_file = write_experiment(tmp_path / "a", num_trials=0)
+    no_module = write_experiment(tmp_path / "b", objective="no_such_module_here:objective")
+    for path, named in [(bad_file, "got 0"), (no_module, "'no_such_module_here' not found")]:
+        done = daskhpo("run", path, cwd=tmp_path)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.count("\n") == 1, done.stderr  # one line
+        assert done.stderr.startswith(f"error: {path}: ")
+        assert named in done.stderr
+        assert "Traceback" not in done.stderr
+        assert not (tmp_path / "daskhpo-runs").exists()
+
+
+#: Modules that ``daskhpo --help`` and ``daskhpo status`` must not load: they take most of a
+#: second to import, or start the cluster runtime.
+HEAVY = ("pandas", "matplotlib", "distributed", "simulate", "rich")
+
+
+def _loaded_by(*args: str | Path) -> list[str]:
+    code = (
+        "import sys\n"
+        "from daskhpo.cli.main import main\n"
+        f"main({[str(a) for a in args]!r}, standalone_mode=False)\n"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules), file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return eval(done.stderr.strip().splitlines()[-1])  # our own print
+
+
+def test_help_imports_nothing_heavy() -> None:
+    assert _loaded_by("--help") == []
+
+
+def test_status_of_a_search_needs_no_pandas(tmp_path: Path) -> None:
+    fake_running_search(tmp_path / "exp")
+    assert _loaded_by("status", tmp_path / "exp") == ["rich"]
+    assert _loaded_by("report", tmp_path / "exp") == ["rich"]
 
 
 @pytest.mark.slow

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from daskhpo import records as rec
 from daskhpo.errors import JournalError
@@ -25,9 +25,6 @@ from daskhpo.results import Result
 from daskhpo.space import SearchSpace
 from daskhpo.trial import Trial, TrialStatus
 from daskhpo.tuner import ReportRecord
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 #: The outcome of an attempt, by the record that ended it.
 OUTCOMES: dict[type[Any], str] = {
@@ -321,33 +318,3 @@ class ExperimentView:
         """The ``n`` trials with the latest records, latest first."""
         ids = sorted(self.last_event_time, key=lambda i: (-self.last_event_time[i], -i))
         return [self.trials[i] for i in ids[:n]]
-
-
-def best_rows(trials: pd.DataFrame, metric: str, mode: str, n: int) -> pd.DataFrame:
-    """The ``n`` completed trials with the best ``metric``, best first."""
-    import pandas as pd
-
-    if metric not in trials.columns or "status" not in trials.columns:
-        return trials.iloc[0:0]
-    done = trials[trials["status"] == TrialStatus.COMPLETED.value]
-    values = pd.to_numeric(done[metric], errors="coerce")
-    done = done.assign(_value=values).dropna(subset=["_value"])
-    done = done.sort_values(["_value", "trial_id"], ascending=[mode == "min", True], kind="stable")
-    return done.drop(columns="_value").head(n)
-
-
-def trials_table(experiment_dir: Path, info: ExperimentInfo) -> tuple[pd.DataFrame, str]:
-    """The trials table of a directory and where it came from.
-
-    The trials table the driver wrote once the search has finished (and the journal has not
-    grown since); otherwise replayed from the journal, so a running search or one whose
-    driver died shows the same columns.
-    """
-    import pandas as pd
-
-    directory = ExperimentDir(experiment_dir)
-    csv, journal = directory.trials_csv, directory.journal_path
-    if csv.is_file() and (not journal.is_file() or csv.stat().st_mtime >= journal.stat().st_mtime):
-        return pd.read_csv(csv), str(csv)
-    view = ExperimentView.from_journal(journal, info) if journal.is_file() else ExperimentView(info)
-    return view.result(experiment_dir).trials, str(journal)
