@@ -128,8 +128,7 @@ def run_search(
     :class:`ExperimentDir` already; or continued with ``resume=True``).
 
     Everything is checked before the directory is made and before any cluster starts. A new
-    search that fails before its first trial is journaled (an unreachable cluster, an
-    objective the workers cannot load) removes what it made of the directory.
+    search whose cluster never answers removes what it made of the directory.
     """
     directory = experiment_dir if isinstance(experiment_dir, ExperimentDir) else None
     path = None if isinstance(experiment_dir, ExperimentDir) else experiment_dir
@@ -154,7 +153,7 @@ def run_search(
         )
     except BaseException:
         if directory is not None and not resume:
-            directory.discard()  # keeps everything once a trial was journaled
+            directory.discard()  # keeps everything once the journal was opened
         raise
 
 
@@ -209,7 +208,10 @@ def _run(
         if display is not None:
             all_callbacks.append(display)
 
-    with connect(cluster, client, experiment_dir=directory.path) as (dask_client, expect_more):
+    with (
+        connect(cluster, client, experiment_dir=directory.path) as (dask_client, expect_more),
+        Journal(directory.journal_path) as journal,  # the cluster answered: the search begins
+    ):
         backend = DaskBackend(
             dask_client,
             objective,
@@ -223,23 +225,19 @@ def _run(
         try:
             backend.capacity()
             backend.check_objective()
-            journal = Journal(directory.journal_path)
-            try:
-                tuner = make_tuner(
-                    settings,
-                    backend=backend,
-                    space=search.space,
-                    scheduler=search.scheduler,
-                    searcher=search.searcher,
-                    journal=journal,
-                    callbacks=all_callbacks,
-                )
-                if records:
-                    tuner.replay(records)
-                    journal.write("resume", time=backend.now(), replayed=len(records))
-                tuner.run()
-            finally:
-                journal.close()
+            tuner = make_tuner(
+                settings,
+                backend=backend,
+                space=search.space,
+                scheduler=search.scheduler,
+                searcher=search.searcher,
+                journal=journal,
+                callbacks=all_callbacks,
+            )
+            if records:
+                tuner.replay(records)
+                journal.write("resume", time=backend.now(), replayed=len(records))
+            tuner.run()
         finally:
             backend.close()
     result = result_from_tuner(tuner, directory.path)

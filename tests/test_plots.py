@@ -5,12 +5,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 import daskhpo as dh
 from daskhpo.display import plots
-from daskhpo.experiment.journal import read_journal
+from daskhpo.experiment.journal import Journal, read_journal
 from tests import objectives
 
 pytest.importorskip("matplotlib")
@@ -149,3 +150,101 @@ def test_bad_sources_are_named():
         plots.load_run("/nonexistent/experiment")
     with pytest.raises(ValueError, match=r"lacks \['speedup'\]"):
         plots.plot_speedup(pd.DataFrame({"workers": [1], "mode": ["sync"]}))
+
+
+# --------------------------------------------------------------------------- readable axes
+
+
+def _search_with_outliers(directory: Path, bad: tuple[int, ...] = (3, 11, 25)) -> Path:
+    """A finished search of 40 trials on 2 workers, values near 0.2 to 1, a few at 2000."""
+    rng = np.random.default_rng(0)
+    directory.mkdir()
+    (directory / "experiment.json").write_text(
+        '{"metric": "loss", "mode": "min", "num_trials": 40, "space": {"x": {"uniform": [0, 1]}}}'
+    )
+    journal = Journal(directory / "journal.jsonl")
+    free = [0.0, 0.0]
+    for trial_id in range(40):
+        lane = trial_id % 2
+        start, end = free[lane], free[lane] + rng.uniform(0.5, 2.0)
+        free[lane] = end
+        x = float(rng.uniform())
+        loss = 2000.0 if trial_id in bad else 0.2 + x * np.exp(-trial_id / 10)
+        worker = f"tcp://127.0.0.1:{4000 + lane}"
+        journal.write("created", time=start, trial_id=trial_id, config={"x": x})
+        journal.write("submitted", time=start, trial_id=trial_id, attempt=0)
+        journal.write("started", time=start, trial_id=trial_id, attempt=0, worker=worker)
+        journal.write("completed", time=end, trial_id=trial_id, attempt=0, metrics={"loss": loss})
+    journal.write("end", time=max(free), reason="nothing left to run")
+    journal.close()
+    return directory
+
+
+def test_a_few_very_bad_trials_do_not_flatten_the_incumbent(tmp_path):
+    directory = _search_with_outliers(tmp_path / "exp")
+    fig = plots.plot_incumbent(directory, path=tmp_path / "incumbent.png")
+    _png(tmp_path / "incumbent.png")
+    (ax,) = fig.axes
+    low, high = ax.get_ylim()
+    best = plots.incumbent(directory)["value"]
+    assert high < 2.0  # the bulk of the values, not the 2000s
+    assert low <= best.min() < best.iloc[0] <= high  # the whole best-so-far line shows
+    assert ax.get_ylabel() == f"loss (clipped: 3 trials above {high:.3g})"
+    dots, beyond = ax.collections
+    assert len(dots.get_offsets()) == 40  # every trial is still drawn
+    assert [y for _, y in beyond.get_offsets()] == [high] * 3  # the three, at the edge
+    assert len(ax.patches) == 0
+    timeline = plots.plot_timeline(directory).axes[0]
+    assert len(timeline.patches) == 40  # trials that started at time 0 included
+
+
+@pytest.mark.parametrize(
+    ("values", "mode", "kind"),
+    [
+        ([0.2, 0.3, 0.25, 0.4, 0.5, 0.22, 0.31, 2000.0], "min", "clipped"),
+        ([0.9, 0.8, 0.85, 0.7, 0.95, 0.88, -500.0], "max", "clipped"),
+        ([0.2, 0.3, 0.25, 0.4, 0.5, 0.22, 0.31, 0.9], "min", "linear"),
+        ([1e-4, 1e-3, 1e-2, 1e-1, 1.0, 3e-3, 3e-2], "min", "log"),
+        ([1.0, 5.0, 2000.0], "min", "linear"),  # too few trials to call any an outlier
+    ],
+)
+def test_value_axis(values, mode, kind):
+    from daskhpo.display.incumbent import value_axis
+
+    axis = value_axis(values, mode)
+    assert axis.kind == kind
+    if kind == "clipped":
+        low, high = axis.limits
+        kept = [v for v in values if low <= v <= high]
+        assert len(kept) == len(values) - 1
+        assert axis.note.endswith(
+            f"{'above' if mode == 'min' else 'below'} {(high if mode == 'min' else low):.3g}"
+        )
+    else:
+        assert axis.limits is None
+
+
+def test_the_cost_chart_labels_its_values_range(tmp_path):
+    tables = pytest.importorskip("simulate.tables")
+    cost = tables.cost_table([1, 10], trials=100, duration="constant:60", price=[0.09, 0.9])
+    fig = plots.plot_cost(cost, path=tmp_path / "cost.png")
+    (ax,) = fig.axes
+    fig.canvas.draw()
+    for axis, column in ((ax.xaxis, "makespan_h"), (ax.yaxis, "cost_usd")):
+        low, high = cost[column].min(), cost[column].max()
+        ticks = [t for t in axis.get_majorticklocs() if low <= t <= high]
+        assert len(ticks) >= 2, (column, list(axis.get_majorticklocs()))
+        labels = [t.get_text() for t in axis.get_majorticklabels() if t.get_text()]
+        assert labels
+        assert all(float(text) > 0 for text in labels)  # plain numbers
+        assert not [t.get_text() for t in axis.get_minorticklabels() if t.get_text()]
+
+
+def test_log_ticks_are_round_numbers_inside_the_range():
+    from daskhpo.display.figures import log_ticks
+
+    assert log_ticks([0.03, 1.5]) == [0.05, 0.1, 0.2, 0.5, 1.0]
+    assert log_ticks([0.17, 1.7]) == [0.2, 0.5, 1.0]
+    assert len(log_ticks([3.1, 3.9])) >= 2
+    assert log_ticks([1, 10_000]) == [1.0, 10.0, 100.0, 1000.0, 10000.0]
+    assert log_ticks([]) == []

@@ -12,7 +12,7 @@ the settings it was started with.
       trials/trial_NNNNN/  each trial's checkpoint directory, the same for every attempt
 
 A new experiment is never created where one already is (that takes resuming), and a search
-that fails before its first trial (an unreachable cluster, say) leaves nothing behind.
+whose cluster never answers leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -171,12 +171,11 @@ class ExperimentDir:
         return directory
 
     def discard(self) -> None:
-        """Remove what :meth:`create` made, unless a trial was journaled: a search that
-        failed before it began leaves no directory behind."""
-        journal = self.journal_path
-        if not self.path.is_dir() or (journal.is_file() and journal.stat().st_size > 0):
+        """Remove what :meth:`create` made, unless a search began here (its journal exists):
+        a search whose cluster never answered leaves no directory behind."""
+        if not self.path.is_dir() or self.journal_path.exists():
             return
-        for name in (EXPERIMENT_JSON, EXPERIMENT_YAML, JOURNAL):
+        for name in (EXPERIMENT_JSON, EXPERIMENT_YAML):
             (self.path / name).unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             self.trials_root.rmdir()  # the backend may have made it (empty: nothing ran)

@@ -66,6 +66,12 @@ class Journal:
             self._file.close()
             self._file = None
 
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
 
 class NullJournal(Journal):
     """A journal that keeps nothing (a search without an experiment directory)."""

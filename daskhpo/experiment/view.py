@@ -65,7 +65,7 @@ class Attempt:
 
 @dataclass(frozen=True)
 class ExperimentInfo:
-    """The parts of ``experiment.json`` that reading a directory needs."""
+    """The parts of an experiment's saved settings that reading its directory needs."""
 
     metric: str
     mode: str
@@ -75,7 +75,8 @@ class ExperimentInfo:
 
 
 def read_info(experiment_dir: Path) -> ExperimentInfo:
-    """Read ``experiment.json``; an ExperimentError says what is missing and how to fix it."""
+    """Read the saved settings (:meth:`ExperimentDir.read_info`); an ExperimentError says
+    what is missing and how to fix it."""
     data = ExperimentDir(experiment_dir).read_info()
     raw_space = data.get("space")
     space: dict[str, Any] = raw_space if isinstance(raw_space, dict) else {}
@@ -96,7 +97,7 @@ def read_info(experiment_dir: Path) -> ExperimentInfo:
 class ExperimentView:
     """A journal replayed: trials, their attempts and reports, and whether the search ended.
 
-    Build it with :meth:`from_directory` (which reads ``experiment.json`` too, for the metric)
+    Build it with :meth:`from_directory` (which reads the saved settings too, for the metric)
     or :meth:`from_records`; :meth:`apply` takes one more record (a journal that grows).
     """
 
@@ -285,7 +286,9 @@ class ExperimentView:
 
     def ran(self) -> list[Attempt]:
         """Every attempt that started, in the order they started."""
-        started = [a for attempts in self.attempts.values() for a in attempts if a.started_at]
+        started = [
+            a for attempts in self.attempts.values() for a in attempts if a.started_at is not None
+        ]
         return sorted(started, key=lambda a: (a.started_at or 0.0, a.trial_id, a.attempt))
 
     def result(self, experiment_dir: Path | None = None, *, metric: str | None = None) -> Result:
