@@ -72,6 +72,7 @@ def run_search(
     space: SearchSpace | Mapping[str, Any] | None = None,
     num_trials: int | None = None,
     seed: int = 0,
+    search_seed: int | None = None,
     faults: FaultModel | None = None,
     time_budget: float | None = None,
     target: float | None = None,
@@ -81,9 +82,12 @@ def run_search(
 ) -> SimRun:
     """Run the real Tuner with ``scheduler`` and ``searcher`` on a simulated cluster.
 
-    ``space`` defaults to one uniform parameter ``x`` (enough for workloads that ignore the
-    configuration). Lost workers never make a trial fail here (``max_worker_losses`` is
-    large) unless asked, so a simulation with faults still completes every trial.
+    ``workload`` is ready to run (it carries its own seed); ``seed`` draws the cluster's faults
+    and the searcher's and scheduler's choices, unless ``search_seed`` fixes those (to try the
+    configurations of a given search on another cluster). ``space`` defaults to one uniform
+    parameter ``x`` (enough for workloads that ignore the configuration). Lost workers never
+    make a trial fail here (``max_worker_losses`` is large) unless asked, so a simulation with
+    faults still completes every trial.
     """
     the_space = SearchSpace({"x": uniform(0.0, 1.0)}) if space is None else as_space(space)
     backend = SimBackend(workload, cluster, faults=faults, seed=seed, record=record)
@@ -98,7 +102,7 @@ def run_search(
         time_budget=time_budget,
         target=target,
         max_worker_losses=max_worker_losses,
-        seed=seed,
+        seed=seed if search_seed is None else search_seed,
     )
     with fast_gc():
         tuner.run()
