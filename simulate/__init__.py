@@ -10,12 +10,13 @@ from simulate.backend import SimBackend
 from simulate.calibrate import CalibratedWorkload, Calibration, CalibrationError
 from simulate.cluster import ClusterSpec
 from simulate.cost import Billing, Pricing
+from simulate.curves import CurveModel, CurveWorkload
 from simulate.engine import Engine
 from simulate.faults import FaultModel
 from simulate.plan import PlanResult, recommend, simulate_plan
 from simulate.runner import SimRun, run_search
 from simulate.tables import cost_table, scheduler_table, speedup_table
-from simulate.workloads import CurveModel, CurveWorkload, DurationModel, DurationWorkload
+from simulate.workloads import DurationModel, DurationWorkload
 
 __all__ = [
     "Billing",

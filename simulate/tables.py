@@ -20,9 +20,10 @@ from daskhpo.registry import SCHEDULERS, make_scheduler
 from daskhpo.schedulers.base import Scheduler
 from simulate.cluster import MARKETS, ClusterSpec
 from simulate.cost import Billing, Pricing
+from simulate.curves import SYNTHETIC_SPACE, CurveWorkload
 from simulate.faults import FaultModel
 from simulate.runner import SimRun, run_search
-from simulate.workloads import SYNTHETIC_SPACE, CurveWorkload, DurationModel, DurationWorkload
+from simulate.workloads import DurationModel, DurationWorkload
 
 __all__ = [
     "COST_COLUMNS",

@@ -37,8 +37,9 @@ from simulate.calibrate import (
     measure,
 )
 from simulate.cluster import ClusterSpec
+from simulate.curves import CurveModel, CurveWorkload
 from simulate.plan import PLAN_COLUMNS, plan, recommend, simulate_plan
-from simulate.workloads import CurveModel, CurveWorkload, DurationModel, DurationWorkload
+from simulate.workloads import DurationModel, DurationWorkload
 from tests import plan_objectives
 
 WIDTH_SPACE = SearchSpace({"x": uniform(0.0, 1.0), "width": lograndint(16, 256)})

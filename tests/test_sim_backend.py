@@ -10,9 +10,10 @@ from daskhpo.backend import AttemptSpec, Finished, Lost, NoCapacityError, Report
 from daskhpo.trial import TrialStatus
 from simulate.backend import SimBackend
 from simulate.cluster import ClusterSpec
+from simulate.curves import CurveWorkload
 from simulate.faults import FaultModel
 from simulate.runner import run_search
-from simulate.workloads import CurveWorkload, DurationModel, DurationWorkload
+from simulate.workloads import DurationModel, DurationWorkload
 
 
 def _drain(backend: SimBackend) -> list:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from simulate.calibrate.features import Array
-from simulate.workloads import STREAM_CURVE, STREAM_DURATION, STREAM_METRIC, KeyedDraws
+from simulate.draws import STREAM_CURVE, STREAM_DURATION, STREAM_METRIC, KeyedDraws
 
 if TYPE_CHECKING:
     from simulate.calibrate.calibration import Calibration
