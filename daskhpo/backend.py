@@ -11,6 +11,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from daskhpo.errors import NoCapacityError as NoCapacityError  # re-exported
+
 
 class Outcome(str, enum.Enum):
     """How an attempt ended on its worker."""
@@ -82,10 +84,6 @@ class Lost:
 Event = Started | Reported | Finished | Lost
 
 
-class NoCapacityError(RuntimeError):
-    """No worker can run a trial with the requested resources, and none is expected."""
-
-
 @runtime_checkable
 class Backend(Protocol):
     """Runs attempts and reports what happens to them. All times are seconds from its start."""
@@ -124,4 +122,19 @@ class Backend(Protocol):
 
     def close(self) -> None:
         """Release whatever the backend holds."""
+        ...
+
+
+@runtime_checkable
+class QueueingBackend(Protocol):
+    """Optional capability: a backend whose runtime wants attempts queued beyond its slots.
+
+    For schedulers whose suggestions do not depend on results (``prefers_queue``) the Tuner
+    keeps a queue deep enough to hide its own round trip; a backend that also needs a minimum
+    queue for its runtime's own reasons (Dask queues a task group on its scheduler only when it
+    is larger than twice the cluster's threads) says how deep here.
+    """
+
+    def min_queue_depth(self, capacity: int) -> int:
+        """Attempts to keep queued beyond ``capacity`` for a queue-preferring scheduler."""
         ...

@@ -32,6 +32,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from daskhpo.errors import SpaceError as SpaceError  # re-exported
+
 __all__ = [
     "Choice",
     "Domain",
@@ -53,10 +55,6 @@ __all__ = [
 
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
-
-
-class SpaceError(ValueError):
-    """A malformed search space; the message names the parameter, the bad value and the fix."""
 
 
 # --------------------------------------------------------------------------- helpers

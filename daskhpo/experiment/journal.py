@@ -14,28 +14,16 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from daskhpo import records
+from daskhpo.errors import JournalError
+from daskhpo.records import Record
+
 JOURNAL_NAME = "journal.jsonl"
 
 
-#: orjson options: numpy values as numbers and arrays, dict keys made strings, one line each.
-_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE
-
-
-def _fallback(value: Any) -> Any:
-    """Values orjson does not know: scalars with ``.item()`` (a one-element torch tensor, say)
-    as numbers, anything else (paths, objects) as text."""
-    item = getattr(value, "item", None)
-    if callable(item):
-        try:
-            return item()
-        except (TypeError, ValueError, RuntimeError):
-            pass
-    return str(value)
-
-
 def encode(record: dict[str, Any]) -> bytes:
-    """One journal line. Non-finite floats become ``null`` (JSON has no NaN)."""
-    return orjson.dumps(record, default=_fallback, option=_OPTIONS)
+    """One journal line from a plain mapping. Non-finite floats become ``null``."""
+    return records.encode_mapping(record)
 
 
 class Journal:
@@ -56,6 +44,12 @@ class Journal:
         if self._file is None:
             raise RuntimeError(f"journal {self.path} is closed")
         self._file.write(encode({"event": event, **fields}))
+
+    def append(self, record: Record) -> None:
+        """Append one record (reaches the operating system at :meth:`flush`)."""
+        if self._file is None:
+            raise RuntimeError(f"journal {self.path} is closed")
+        self._file.write(records.encode(record))
 
     def flush(self) -> None:
         """Hand the records written so far to the operating system (and the disk, with fsync)."""
@@ -83,6 +77,9 @@ class NullJournal(Journal):
     def write(self, event: str, /, **fields: Any) -> None:
         return None
 
+    def append(self, record: Record) -> None:
+        return None
+
     def flush(self) -> None:
         return None
 
@@ -98,4 +95,19 @@ def read_journal(path: Path) -> Iterator[dict[str, Any]]:
             except orjson.JSONDecodeError:
                 continue
             if isinstance(record, dict) and "event" in record:
+                yield record
+
+
+def read_records(path: Path) -> Iterator[Record]:
+    """Yield the records of a journal, decoded; a torn last line (the driver died mid-write),
+    a garbled line and event types this release does not know are skipped."""
+    with path.open("rb") as f:
+        for raw in f:
+            if not raw.endswith(b"\n"):
+                return
+            try:
+                record = records.decode_line(raw)
+            except JournalError:
+                continue
+            if record is not None:
                 yield record

@@ -40,6 +40,7 @@ import yaml
 from daskhpo.api import check_resources, prepare_experiment_dir, tune
 from daskhpo.dask.gpus import with_gpus
 from daskhpo.dask.worker.shipping import ShippedObjective
+from daskhpo.errors import ExperimentError as ExperimentError  # re-exported
 from daskhpo.experiment.journal import JOURNAL_NAME
 from daskhpo.registry import make_scheduler, make_searcher
 from daskhpo.results import Result
@@ -81,10 +82,6 @@ _BASE_DIR_LINE = "# base_dir: "
 
 #: Top-level module name -> the experiment directory it was imported from (see _import_beside).
 _imported_from: dict[str, Path] = {}
-
-
-class ExperimentError(ValueError):
-    """An experiment that cannot run as written; the message names the value and the fix."""
 
 
 # --------------------------------------------------------------------------- YAML

@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from daskhpo.errors import CalibrationError
 from daskhpo.experiment.journal import JOURNAL_NAME, read_journal
 
 __all__ = [
@@ -33,10 +34,6 @@ _ENDS = ("completed", "stopped", "paused", "failed", "lost", "cancelled")
 _RAN = ("completed", "stopped", "paused")  # ended on their own or by a scheduler's decision
 _EXPERIMENT_JSON = "experiment.json"
 _EXPERIMENT_YAML = "experiment.yaml"
-
-
-class CalibrationError(ValueError):
-    """A journal that cannot support a calibration; the message says what it would need."""
 
 
 @dataclass
