@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from daskhpo.display.plots import _matplotlib, plot_cost, plot_speedup
+from daskhpo.display.plots import new_figure, plot_cost, plot_speedup
 from simulate.runner import SimRun
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ def gantt(ax: Any, run: SimRun, title: str, xmax: float | None = None) -> None:
 
 def speedup_figure(table: pd.DataFrame, runs: Mapping[str, SimRun], path: str | Path) -> Path:
     """Gantt charts of ``runs`` (sync above async) beside the speed-up curves of ``table``."""
-    fig = _matplotlib()(figsize=(13, 5.5), layout="constrained")
+    fig = new_figure(figsize=(13, 5.5), layout="constrained")
     grid = fig.add_gridspec(max(1, len(runs)), 2, width_ratios=(3, 2))
     xmax = max((run.makespan for run in runs.values()), default=1.0)
     for i, (mode, run) in enumerate(runs.items()):
@@ -59,7 +59,7 @@ def cost_figure(table: pd.DataFrame, path: str | Path) -> Path:
 
 def scheduler_figure(table: pd.DataFrame, path: str | Path) -> Path:
     """Time to target per scheduler (bars), with the fraction of repeats that got there."""
-    fig = _matplotlib()(figsize=(7, 4.5), layout="constrained")
+    fig = new_figure(figsize=(7, 4.5), layout="constrained")
     ax = fig.add_subplot()
     labels = [str(s) for s in table["scheduler"]]
     times = table["time_to_target_s"].fillna(0.0)
@@ -80,7 +80,7 @@ def plan_figure(result: PlanResult, path: str | Path) -> Path:
     """Cost against makespan (with bands) per scheduler and market; the best metric over time
     beside it."""
     table = result.table
-    fig = _matplotlib()(figsize=(12, 4.8), layout="constrained")
+    fig = new_figure(figsize=(12, 4.8), layout="constrained")
     left, right = fig.subplots(1, 2)
     for (scheduler, market), rows in table.groupby(["scheduler", "market"], sort=False):
         rows = rows.sort_values("workers")
