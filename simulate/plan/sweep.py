@@ -26,8 +26,8 @@ from simulate.plan.options import (
 )
 from simulate.plan.outcome import Outcome, outcome, table_row, trajectory
 from simulate.plan.verdict import recommend
+from simulate.repeats import repeat_seed
 from simulate.runner import run_search
-from simulate.tables import repeat_seed
 
 __all__ = ["PlanResult", "plan", "simulate_plan"]
 
