@@ -100,7 +100,10 @@ class Calibration:
                 f"{self.curve.reason}; report noise {self.curve.noise:.3g}"
             )
         elif self.final is not None:
-            lines.append(f"final {self.metric}: {self.final.reason}")
+            lines.append(
+                f"final {self.metric}: {self.final.reason}; simulated trials get measured "
+                "results, in the order this ranks their configurations"
+            )
         lines.append(
             f"per-trial overhead {self.overhead_queued_s * 1000:.3g} ms when queued, "
             f"{self.overhead_waiting_s * 1000:.3g} ms when the driver decides on results; "

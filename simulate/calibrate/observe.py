@@ -76,6 +76,14 @@ class Measurements:
         """Whether trials reported more than once (learning curves to fit)."""
         return any(len(t.values) >= 2 for t in self.trials)
 
+    @property
+    def metric_range(self) -> tuple[float, float] | None:
+        """The lowest and highest value of the metric the trials reported or returned (None
+        when none did): what predictions of the best value may not leave."""
+        values = [v for t in self.trials for v in t.values]
+        values.extend(t.final for t in self.trials if t.final is not None)
+        return (min(values), max(values)) if values else None
+
 
 @dataclass
 class _Attempt:

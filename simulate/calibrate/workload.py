@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from simulate.calibrate.features import Array
+from simulate.calibrate.results import MeasuredResults
 from simulate.draws import STREAM_CURVE, STREAM_DURATION, STREAM_METRIC, KeyedDraws
 
 if TYPE_CHECKING:
@@ -21,7 +22,8 @@ class CalibratedWorkload:
     """A :class:`~simulate.workloads.Workload` drawn from a :class:`Calibration`.
 
     Per-trial draws depend only on (seed, stream, trial id), like the synthetic workloads, so
-    runs with one seed see the same trials whatever the scheduler or the cluster.
+    runs with one seed see the same trials whatever the scheduler or the cluster. Trials that
+    return one result get measured ones (:class:`~simulate.calibrate.results.MeasuredResults`).
     """
 
     def __init__(self, calibration: Calibration, *, seed: int = 0, steps: int | None = None):
@@ -42,6 +44,11 @@ class CalibratedWorkload:
         self._shape: Array | None = None
         self._noise: KeyedDraws | None = None
         self._last: tuple[int, Mapping[str, Any], list[float]] | None = None
+        self._results = (
+            MeasuredResults(cal.data.trials, cal.final, cal.columns, cal.space)
+            if not self.steps
+            else None
+        )
         if self.steps and cal.curve is not None:
             self._shape = cal.curve.shape(np.arange(1, self.steps + 1, dtype=np.float64))
             if cal.curve.noise > 0:
@@ -79,6 +86,6 @@ class CalibratedWorkload:
                 values = values + c.noise * np.asarray(self._noise[trial_id])
             result: list[float] = values.tolist()
             return result
-        if cal.final is not None:
-            return [cal.final.draw(row, u)]
-        return [float(u)]
+        if self._results is not None and len(self._results):
+            return [self._results.value(config, row, u)]
+        return [float(u)]  # nothing was measured: a placeholder no prediction uses

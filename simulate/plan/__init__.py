@@ -6,7 +6,9 @@ on-demand or spot — through the real Tuner and schedulers on the virtual clock
 table with predicted makespan, instance-hours, cost, utilization and the best metric, each
 with a 90 % band. The band combines two sources: repeated simulation (different draws of
 configurations and noise) and the fit itself (each repeat is also run on a calibration
-refitted to resampled trials). :func:`recommend` turns the table into one plain sentence.
+refitted to resampled trials). The best metric never leaves the values the experiment
+measured; ``best_value_beyond_data`` is the share of runs whose best would need more than they
+show (see :mod:`simulate.plan.outcome`). :func:`recommend` turns the table into one sentence.
 
 Inside one repeat every row sees the same draws (common random numbers), so differences
 between rows are the setting's, not luck's.

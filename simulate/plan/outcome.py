@@ -1,5 +1,14 @@
 """One simulated search summarised (time, cost, the best value and its trace), and the plan
-table's rows and best-value curves over the repeats of each setting."""
+table's rows and best-value curves over the repeats of each setting.
+
+The best value never leaves what the calibration run measured. Trials that return one result
+get measured results (resampled, :mod:`simulate.calibrate.results`), so a run that completes
+more trials than were measured would need to know the unmeasured tail: its best is a bound,
+not an estimate. Learning curves may rank configurations, but how far beyond the measured
+values a run would go is not in the data either: a best beyond that range is held at its edge.
+Both count in ``best_value_beyond_data``, so the table can say "extrapolation" instead of a
+number.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +21,20 @@ import numpy as np
 import pandas as pd
 
 from daskhpo.trial import TrialStatus, better
+from simulate.calibrate import Calibration
 from simulate.cost import Pricing
 from simulate.runner import SimRun
 
-__all__ = ["PLAN_COLUMNS", "Outcome", "band", "outcome", "table_row", "trajectory"]
+__all__ = [
+    "PLAN_COLUMNS",
+    "Outcome",
+    "Support",
+    "band",
+    "held",
+    "outcome",
+    "table_row",
+    "trajectory",
+]
 
 #: The columns scripts can rely on (more follow them).
 PLAN_COLUMNS = [
@@ -39,6 +58,7 @@ PLAN_COLUMNS = [
     "best_value",
     "best_value_low",
     "best_value_high",
+    "best_value_beyond_data",
 ]
 #: z of a two-sided 90 % normal band.
 _Z90 = 1.6449
@@ -54,14 +74,50 @@ class Outcome:
     instance_hours: float
     billed_hours: float
     utilization: float
-    best: float
+    best: float  # within the measured range (NaN when nothing was measured)
+    beyond_data: bool  # the run's own best lay outside the measured range
     completed: int
     lost_work: float
-    trace: list[tuple[float, float]]  # (time, best so far) at each improvement
+    trace: list[tuple[float, float]]  # (time, best so far) at each improvement, held likewise
 
 
-def outcome(run: SimRun, pricing: Pricing, metric: str, mode: str) -> Outcome:
+@dataclass(frozen=True)
+class Support:
+    """What the calibration run measured of the metric, which best values may not leave."""
+
+    low: float
+    high: float
+    results: int | None  # results measured, when trials return one; None for curves
+
+    @classmethod
+    def of(cls, calibration: Calibration) -> Support | None:
+        """The support of ``calibration``'s measurements; None when it measured no value."""
+        bounds = calibration.data.metric_range
+        if bounds is None:
+            return None
+        scored = sum(1 for t in calibration.data.trials if t.final is not None)
+        return cls(bounds[0], bounds[1], None if calibration.steps else scored)
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        return self.low, self.high
+
+
+def held(value: float | None, bounds: tuple[float, float] | None) -> tuple[float, bool]:
+    """``value`` held within ``bounds`` (NaN without either), and whether it had to be."""
+    if value is None or bounds is None:
+        return math.nan, False
+    low, high = bounds
+    inside = min(max(float(value), low), high)
+    return inside, inside != value
+
+
+def outcome(
+    run: SimRun, pricing: Pricing, metric: str, mode: str, support: Support | None
+) -> Outcome:
+    """Summarise ``run``; its best values are held within what ``support`` measured."""
     bill = run.bill(pricing)
+    bounds = None if support is None else support.bounds
     events: list[tuple[float, float]] = [
         (r.time, float(r.metrics[metric])) for r in run.tuner.reports if metric in r.metrics
     ]
@@ -74,16 +130,19 @@ def outcome(run: SimRun, pricing: Pricing, metric: str, mode: str) -> Outcome:
     for time, value in events:
         if not trace or better(value, trace[-1][1], mode):
             trace.append((time, value))
-    best = run.tuner.best_value
+    best, beyond = held(run.tuner.best_value, bounds)
+    if support is not None and support.results is not None:
+        beyond = beyond or run.completed > support.results
     return Outcome(
         makespan=run.makespan,
         instance_hours=bill.instance_hours,
         billed_hours=bill.billed_hours,
         utilization=run.utilization,
-        best=math.nan if best is None else float(best),
+        best=best,
+        beyond_data=beyond,
         completed=run.completed,
         lost_work=run.backend.lost_work,
-        trace=trace,
+        trace=[(time, held(value, bounds)[0]) for time, value in trace],
     )
 
 
@@ -111,7 +170,9 @@ def table_row(
     pricing: Pricing,
     repeats: int,
     preemption: float,
+    support: Support | None,
 ) -> dict[str, Any]:
+    """One row of the plan table: means and 90 % bands over the setting's runs."""
     hourly = pricing.hourly(market)
 
     def of(values: Any) -> tuple[float, float, float, float, float]:
@@ -122,6 +183,8 @@ def table_row(
     cost, cost_lo, cost_hi, _, _ = of(lambda o: o.billed_hours * hourly)
     ut, ut_lo, ut_hi, _, _ = of(lambda o: o.utilization)
     best, best_lo, best_hi, _, _ = of(lambda o: o.best)
+    if support is not None:  # the band of a held value is held too
+        best_lo, best_hi = held(best_lo, support.bounds)[0], held(best_hi, support.bounds)[0]
     return {
         "scheduler": label,
         "workers": k,
@@ -143,6 +206,7 @@ def table_row(
         "best_value": best,
         "best_value_low": best_lo,
         "best_value_high": best_hi,
+        "best_value_beyond_data": float(np.mean([o.beyond_data for o in point + boot])),
         "makespan_s_sim_sd": mk_sim,
         "makespan_s_fit_sd": mk_fit,
         "price_usd_per_h": hourly,

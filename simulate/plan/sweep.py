@@ -24,7 +24,7 @@ from simulate.plan.options import (
     check_seed,
     scheduler_specs,
 )
-from simulate.plan.outcome import Outcome, outcome, table_row, trajectory
+from simulate.plan.outcome import Outcome, Support, outcome, table_row, trajectory
 from simulate.plan.verdict import recommend
 from simulate.repeats import repeat_seed
 from simulate.runner import run_search
@@ -105,6 +105,7 @@ def simulate_plan(
     mode = check_mode(cal.mode)
     space = cal.search_space
     fits = cal.bootstrap(repeats, seed) if bootstrap else []
+    support = Support.of(cal)  # what best values may not leave
 
     def run_one(fitted: Calibration, spec: Any, k: int, market: str, s: int) -> Outcome:
         queued = make_scheduler(spec).prefers_queue
@@ -123,7 +124,7 @@ def simulate_plan(
             faults=FaultModel(preemption_rate=rate if market == "spot" else 0.0, grace_s=grace_s),
             mode=mode,
         )
-        return outcome(run, pricing, cal.metric, mode)
+        return outcome(run, pricing, cal.metric, mode, support)
 
     rows: list[dict[str, Any]] = []
     curves: list[pd.DataFrame] = []
@@ -145,7 +146,18 @@ def simulate_plan(
                 point, boot = simulated[run_market]
                 preemption = rate if market == "spot" else 0.0
                 rows.append(
-                    table_row(label, k, market, n_trials, point, boot, pricing, repeats, preemption)
+                    table_row(
+                        label,
+                        k,
+                        market,
+                        n_trials,
+                        point,
+                        boot,
+                        pricing,
+                        repeats,
+                        preemption,
+                        support,
+                    )
                 )
                 curves.append(trajectory(label, k, market, point, boot, mode))
     table = pd.DataFrame(rows)
