@@ -253,7 +253,7 @@ class SimBackend:
         steps = self._steps
         if steps:
             rec.emitted = step = rec.step
-            target = (step + 1) * rec.work / steps
+            target = min(step + 1, steps) * rec.work / steps  # a last-step checkpoint: return
             when = work_start + max(target - done0, 0.0) / speed
         else:
             when = work_start + (rec.work - done0) / speed
@@ -264,6 +264,9 @@ class SimBackend:
         """The attempt's next report: send it, then end or schedule the one after."""
         steps = self._steps
         k = rec.emitted + 1
+        if k > steps:  # started from a checkpoint of the last step: nothing is left to report
+            self._end(rec, t, _RETURNED, {self._metric: rec.curve[-1]})
+            return
         rec.emitted = k
         curve = rec.curve
         self._out.append(

@@ -12,7 +12,7 @@ from daskhpo.settings import TuneSettings
 from daskhpo.trial import TrialStatus
 from simulate.backend import SimBackend
 from simulate.cluster import ClusterSpec
-from simulate.curves import CurveWorkload
+from simulate.curves import SYNTHETIC_SPACE, CurveWorkload
 from simulate.faults import FaultModel
 from simulate.runner import run_search
 from simulate.workloads import DurationModel, DurationWorkload
@@ -283,3 +283,19 @@ def test_run_search_takes_the_settings_once():
         run_search(workload, TuneSettings(metric="accuracy", num_trials=4))
     with pytest.raises(SettingsError, match="num_trials must be a positive integer, got 0"):
         run_search(workload, num_trials=0)
+
+
+def test_a_trial_resumed_from_a_last_step_checkpoint_returns_at_once():
+    """PBT hands trials the checkpoints of donors that already reported their last step."""
+    run = run_search(
+        CurveWorkload("power:steps=9", "constant:1", seed=3),
+        cluster=2,
+        scheduler={"pbt": {"perturbation_interval": 3}},
+        space=SYNTHETIC_SPACE,
+        num_trials=8,
+        seed=3,
+    )
+    assert run.completed == 8
+    for trial in run.tuner.trials.values():
+        assert trial.status is TrialStatus.COMPLETED
+    assert all(r.step <= 9 for r in run.tuner.reports)
