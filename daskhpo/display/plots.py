@@ -64,6 +64,12 @@ def _matplotlib() -> type[Figure]:
     return Figure
 
 
+def new_figure(**options: Any) -> Figure:
+    """A matplotlib ``Figure(**options)`` made without pyplot, for figures drawn elsewhere
+    (the simulator's); an ImportError that says how to install matplotlib if it is missing."""
+    return _matplotlib()(**options)
+
+
 # --------------------------------------------------------------------------- reading a run
 
 
