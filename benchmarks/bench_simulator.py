@@ -33,8 +33,9 @@ from daskhpo.searchers import RandomSearcher
 from daskhpo.space import SearchSpace, uniform
 from daskhpo.tuner import Tuner
 from simulate.backend import SimBackend
+from simulate.curves import SYNTHETIC_SPACE, CurveWorkload
 from simulate.runner import fast_gc
-from simulate.workloads import SYNTHETIC_SPACE, CurveWorkload, DurationWorkload
+from simulate.workloads import DurationWorkload
 
 DURATION = "exponential:mean=60"
 SPACE = SearchSpace({"x": uniform(0.0, 1.0)})

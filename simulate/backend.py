@@ -21,95 +21,19 @@ from collections import deque
 from typing import Any
 
 from daskhpo.backend import AttemptSpec, Event, Finished, Lost, Outcome, Reported, Started
+from simulate.attempts import Saved, Segment, SimAttempt
 from simulate.cluster import ClusterSpec
 from simulate.cost import Bill, Instance, Pricing, bill
 from simulate.engine import Engine
 from simulate.faults import FaultModel
+from simulate.workers import P_ATTEMPT, SimWorker, WorkerPool
 from simulate.workloads import Workload
 
 __all__ = ["Segment", "SimBackend"]
 
-# Heap priorities at equal times: trial progress first, then the cluster changing.
-_P_ATTEMPT = 0
-_P_CLUSTER = 1
-
-# Cluster event kinds.
-_JOIN, _FAIL, _NOTICE, _KILL, _WALLTIME, _SCALE = range(6)
-
 _RETURNED = Outcome.RETURNED
 _STOPPED = Outcome.STOPPED
 _PAUSED = Outcome.PAUSED
-
-#: One stretch of an attempt on a worker slot: (worker, trial_id, attempt, start, end, outcome).
-Segment = tuple[int, int, int, float, float, str]
-
-
-class _Worker:
-    __slots__ = (
-        "accepting",
-        "alive",
-        "index",
-        "instance",
-        "member",
-        "name",
-        "running",
-        "speed",
-    )
-
-    def __init__(self, index: int, speed: float, instance: Instance) -> None:
-        self.index = index
-        self.name = f"sim-{index}"
-        self.speed = speed
-        self.instance = instance
-        self.alive = False  # ready and not yet lost
-        self.accepting = False  # takes new attempts (not starting, not under notice)
-        self.member = True  # counts towards the cluster's size
-        self.running: list[_Attempt] = []
-
-
-class _Attempt:
-    """One attempt of a trial: its plan, its checkpointed progress and where it runs."""
-
-    __slots__ = (
-        "attempt",
-        "budget",
-        "config",
-        "curve",
-        "done",
-        "done0",
-        "emitted",
-        "seq",
-        "speed",
-        "start",
-        "step",
-        "stop",
-        "trial_id",
-        "work",
-        "work_start",
-        "worker",
-    )
-
-    def __init__(self, trial_id: int, attempt: int, budget: float | None) -> None:
-        self.trial_id = trial_id
-        self.attempt = attempt
-        self.budget = budget
-        self.config: dict[str, Any] = {}
-        self.work = 0.0  # seconds of work at speed 1 for the full run
-        self.curve: list[float] = []  # metric after each step; the last is the final result
-        self.done = 0.0  # work saved in the trial's checkpoint
-        self.step = 0  # reports made up to the checkpoint
-        self.stop: bool | None = None  # None: run on; True: pause; False: stop
-        self.seq = -1  # seq of its pending heap event; -1 when none is valid
-        self.worker: _Worker | None = None
-        self.start = 0.0
-        self.work_start = 0.0
-        self.done0 = 0.0
-        self.speed = 1.0
-        self.emitted = 0
-
-
-#: What a trial keeps between attempts: (config, work, curve, checkpointed work, step).
-_Saved = tuple[dict[str, Any], float, list[float], float, int]
 
 
 class SimBackend:
@@ -138,31 +62,28 @@ class SimBackend:
         self.lost_work = 0.0  # work seconds redone because of losses
         self.end_time: float | None = None
         self.engine = Engine()
-        self._heap = self.engine._heap  # the hot paths push attempts directly
-        self._next_seq = self.engine._seq.__next__
+        self._push = self.engine.push
         self._metric = workload.metric
         self._duration = workload.duration
         self._curve = workload.curve
         self._steps = int(workload.steps)
-        self._slots = self.cluster.slots
         self._overhead = self.cluster.overhead_s
-        self._spot = self.cluster.market == "spot"
-        self._workers: list[_Worker] = []
-        self._free: list[int] = []  # heap of worker indices, one entry per free slot
-        self._queue: deque[_Attempt] = deque()
-        self._attempts: dict[int, _Attempt] = {}  # by trial id: one attempt each at a time
-        self._saved: dict[int, _Saved] = {}  # trials between attempts (lost, paused)
+        self._queue: deque[SimAttempt] = deque()
+        self._attempts: dict[int, SimAttempt] = {}  # by trial id: one attempt each at a time
+        self._saved: dict[int, Saved] = {}  # trials between attempts (lost, paused)
         self._out: list[Event] = []
-        self._capacity = 0
-        self._members = 0  # instances requested or live and not leaving
-        self._starting = 0
-        self._target = 0
-        self._changed = False
-        self._scales_left = 0
-        for time, count in self.cluster.schedule:
-            self.engine.push(time, _P_CLUSTER, (_SCALE, count))
-            self._scales_left += 1
-        self._settle()
+        self._pool = WorkerPool(
+            self.cluster,
+            self.faults,
+            seed,
+            self.engine,
+            on_ready=self._dispatch,
+            on_notice=self._checkpoint_running,
+            on_lost=self._lose_running,
+        )
+        self._workers = self._pool.workers  # the hot paths read these lists directly
+        self._free = self._pool.free
+        self._pool.settle()
 
     # ------------------------------------------------------------------ Backend protocol
 
@@ -170,16 +91,16 @@ class SimBackend:
         return self.engine.now
 
     def capacity(self) -> int:
-        return self._capacity
+        return self._pool.capacity
 
     def pending_capacity(self) -> bool:
-        return self._starting > 0 or self._scales_left > 0
+        return self._pool.pending()
 
     def describe_capacity(self) -> str:
-        live = sum(1 for w in self._workers if w.alive)
+        pool = self._pool
         return (
-            f"The simulated cluster has {live} live worker(s) with {self._slots} slot(s) each "
-            f"({self._capacity} free or busy slots) and {self._starting} starting."
+            f"The simulated cluster has {pool.live} live worker(s) with {pool.slots} slot(s) "
+            f"each ({pool.capacity} free or busy slots) and {pool.starting} starting."
         )
 
     def submit(self, spec: AttemptSpec) -> None:
@@ -189,7 +110,7 @@ class SimBackend:
                 f"trial {tid} already has attempt {self._attempts[tid].attempt} in flight; "
                 f"cancel it before submitting attempt {spec.attempt}"
             )
-        rec = _Attempt(tid, spec.attempt, spec.budget)
+        rec = SimAttempt(tid, spec.attempt, spec.budget)
         config = spec.config
         saved = self._saved.pop(tid, None) if self._saved else None
         if saved is None:
@@ -246,22 +167,19 @@ class SimBackend:
             self._out = []
             return out
         engine = self.engine
-        heap = engine._heap
+        pool = self._pool
         deadline = math.inf if timeout is None else engine.now + max(timeout, 0.0)
-        pop = heapq.heappop
-        attempt_type = _Attempt
+        attempt_type = SimAttempt
         steps = self._steps
         metric = self._metric
         while True:
-            if not heap:
+            if not engine:
                 return self._idle(deadline)
-            t = heap[0][0]
+            t = engine.peek_time()
             if t > deadline:
-                engine.now = deadline
+                engine.advance(deadline)
                 return []
-            engine.now = t
-            while heap and heap[0][0] == t:
-                _, _, seq, ev = pop(heap)
+            for seq, ev in engine.pop_at(t):
                 if type(ev) is attempt_type:
                     if ev.seq != seq:
                         continue  # the attempt was lost or cancelled since
@@ -271,26 +189,21 @@ class SimBackend:
                         ev.done = ev.work
                         self._end(ev, t, _RETURNED, {metric: ev.curve[0]})
                 else:
-                    self._cluster_event(ev, t)
+                    pool.handle(ev, t)
             out = self._out
             if out:
                 self._out = []
                 return out
-            if self._changed:
-                self._changed = False
+            if pool.changed:
+                pool.changed = False
                 return []
 
     def close(self) -> None:
         """End the run: every instance still held is released now."""
         if self.end_time is not None:
             return
-        now = self.engine.now
-        self.end_time = now
-        for w in self._workers:
-            inst = w.instance
-            if inst.ended_at is None:
-                inst.ended_at = now
-                inst.end_reason = "released"
+        self.end_time = self.engine.now
+        self._pool.release_all(self.end_time)
 
     # ------------------------------------------------------------------ results
 
@@ -308,18 +221,12 @@ class SimBackend:
     def utilization(self, end: float | None = None) -> float:
         """Busy slot-seconds over available slot-seconds of ready instances, up to ``end``."""
         end = self.engine.now if end is None else end
-        total = 0.0
-        for w in self._workers:
-            inst = w.instance
-            if inst.ready_at is None or inst.ready_at >= end:
-                continue
-            stop = end if inst.ended_at is None else min(inst.ended_at, end)
-            total += max(0.0, stop - inst.ready_at) * self._slots
+        total = self._pool.ready_slot_seconds(end)
         return self.busy_time / total if total > 0 else 0.0
 
     # ------------------------------------------------------------------ attempts
 
-    def _seed_checkpoint(self, rec: _Attempt, source_id: int) -> None:
+    def _seed_checkpoint(self, rec: SimAttempt, source_id: int) -> None:
         """Start from another trial's checkpoint (PBT exploit)."""
         source = self._attempts.get(source_id)
         if source is not None:
@@ -331,11 +238,11 @@ class SimBackend:
         rec.done = min(done, rec.work)
         rec.step = step
 
-    def _keep(self, rec: _Attempt) -> None:
+    def _keep(self, rec: SimAttempt) -> None:
         """Remember the trial's checkpoint for its next attempt."""
         self._saved[rec.trial_id] = (rec.config, rec.work, rec.curve, rec.done, rec.step)
 
-    def _start(self, rec: _Attempt, w: _Worker, now: float) -> None:
+    def _start(self, rec: SimAttempt, w: SimWorker, now: float) -> None:
         rec.worker = w
         w.running.append(rec)
         speed = w.speed
@@ -346,18 +253,20 @@ class SimBackend:
         steps = self._steps
         if steps:
             rec.emitted = step = rec.step
-            target = (step + 1) * rec.work / steps
+            target = min(step + 1, steps) * rec.work / steps  # a last-step checkpoint: return
             when = work_start + max(target - done0, 0.0) / speed
         else:
             when = work_start + (rec.work - done0) / speed
-        rec.seq = seq = self._next_seq()
-        heapq.heappush(self._heap, (when, _P_ATTEMPT, seq, rec))
+        rec.seq = self._push(when, P_ATTEMPT, rec)
         self._out.append(Started(rec.trial_id, rec.attempt, now, w.name))
 
-    def _advance(self, rec: _Attempt, t: float) -> None:
+    def _advance(self, rec: SimAttempt, t: float) -> None:
         """The attempt's next report: send it, then end or schedule the one after."""
         steps = self._steps
         k = rec.emitted + 1
+        if k > steps:  # started from a checkpoint of the last step: nothing is left to report
+            self._end(rec, t, _RETURNED, {self._metric: rec.curve[-1]})
+            return
         rec.emitted = k
         curve = rec.curve
         self._out.append(
@@ -373,9 +282,9 @@ class SimBackend:
             self._end(rec, t, _RETURNED, {self._metric: curve[-1]})
         else:
             when = rec.work_start + (rec.done + rec.work / steps - rec.done0) / rec.speed
-            rec.seq = self.engine.push(max(when, t), _P_ATTEMPT, rec)
+            rec.seq = self._push(max(when, t), P_ATTEMPT, rec)
 
-    def _end(self, rec: _Attempt, t: float, outcome: Outcome, metrics: dict[str, Any]) -> None:
+    def _end(self, rec: SimAttempt, t: float, outcome: Outcome, metrics: dict[str, Any]) -> None:
         w = rec.worker
         assert w is not None
         del self._attempts[rec.trial_id]
@@ -393,12 +302,12 @@ class SimBackend:
             else:
                 heapq.heappush(self._free, w.index)
 
-    def _account(self, rec: _Attempt, w: _Worker, t: float, outcome: str) -> None:
+    def _account(self, rec: SimAttempt, w: SimWorker, t: float, outcome: str) -> None:
         self.busy_time += t - rec.start
         if self.record:
             self.segments.append((w.index, rec.trial_id, rec.attempt, rec.start, t, outcome))
 
-    def _release(self, w: _Worker, t: float) -> None:
+    def _release(self, w: SimWorker, t: float) -> None:
         if w.alive and w.accepting:
             heapq.heappush(self._free, w.index)
             self._dispatch(t)
@@ -415,12 +324,12 @@ class SimBackend:
                 continue
             self._start(queue.popleft(), w, t)
 
-    def _progress_now(self, rec: _Attempt, t: float) -> float:
+    def _progress_now(self, rec: SimAttempt, t: float) -> float:
         """Work done on the trial (all attempts) by ``rec`` at time ``t``."""
         ran = max(0.0, t - rec.work_start) * rec.speed
         return min(rec.done0 + ran, rec.work)
 
-    def _save(self, rec: _Attempt, done: float) -> None:
+    def _save(self, rec: SimAttempt, done: float) -> None:
         """Checkpoint ``done`` seconds of work (never going back)."""
         if done <= rec.done:
             return
@@ -430,95 +339,15 @@ class SimBackend:
             step = math.floor(done / per_step + 1e-9) if per_step > 0 else self._steps
             rec.step = max(rec.step, min(rec.emitted, step))
 
-    # ------------------------------------------------------------------ the cluster
+    # ------------------------------------------------------------------ workers leaving
 
-    def _settle(self) -> None:
-        """Run cluster events at time 0 so workers without start-up time are ready at once."""
-        heap = self.engine._heap
-        while heap and heap[0][0] <= 0.0:
-            _, _, _, ev = self.engine.pop()
-            self._cluster_event(ev, 0.0)
-        self._changed = False
+    def _checkpoint_running(self, w: SimWorker, t: float) -> None:
+        """A preemption notice: the attempts on ``w`` save their progress now."""
+        for rec in w.running:
+            self._save(rec, self._progress_now(rec, t))
 
-    def _cluster_event(self, ev: tuple[int, Any], t: float) -> None:
-        kind, arg = ev
-        if kind == _SCALE:
-            self._scales_left -= 1
-            self._scale(int(arg), t)
-            return
-        w: _Worker = arg
-        if kind == _JOIN:
-            self._join(w, t)
-        elif not w.alive:
-            return  # the worker is already gone
-        elif kind == _FAIL:
-            self._lose(w, t, "worker failed")
-        elif kind == _NOTICE:
-            self._notice(w, t)
-        elif kind == _KILL:
-            self._lose(w, t, "spot instance preempted")
-        elif kind == _WALLTIME:
-            self._lose(w, t, "worker reached its walltime")
-
-    def _request(self, t: float) -> None:
-        index = len(self._workers)
-        inst = Instance(index, self.cluster.market, t)
-        w = _Worker(index, self.cluster.speed(index), inst)
-        self._workers.append(w)
-        self._members += 1
-        self._starting += 1
-        self.engine.push(t + self.cluster.startup_s, _P_CLUSTER, (_JOIN, w))
-
-    def _join(self, w: _Worker, t: float) -> None:
-        self._starting -= 1
-        if not w.member:  # scaled down while starting
-            return
-        w.alive = True
-        w.accepting = True
-        w.instance.ready_at = t
-        self._capacity += self._slots
-        self._changed = True
-        for _ in range(self._slots):
-            heapq.heappush(self._free, w.index)
-        if self.faults.active:
-            times = self.faults.draw(self.seed, w.index, spot=self._spot)
-            for kind, delay in (
-                (_FAIL, times.failure),
-                (_NOTICE, times.preemption),
-                (_WALLTIME, times.walltime),
-            ):
-                if math.isfinite(delay):
-                    self.engine.push(t + delay, _P_CLUSTER, (kind, w))
-        self._dispatch(t)
-
-    def _leave(self, w: _Worker, t: float) -> None:
-        """``w`` stops counting towards the cluster's size; replace it if the cluster should."""
-        if not w.member:
-            return
-        w.member = False
-        self._members -= 1
-        if self.cluster.replace_lost and self._members < self._target:
-            self._request(t)
-
-    def _stop_accepting(self, w: _Worker) -> None:
-        if w.accepting:
-            w.accepting = False
-            self._capacity -= self._slots
-            self._changed = True
-
-    def _notice(self, w: _Worker, t: float) -> None:
-        self._stop_accepting(w)
-        if self.faults.save_on_notice:
-            for rec in w.running:
-                self._save(rec, self._progress_now(rec, t))
-        self.engine.push(t + self.faults.grace_s, _P_CLUSTER, (_KILL, w))
-        self._leave(w, t)
-
-    def _lose(self, w: _Worker, t: float, reason: str) -> None:
-        self._stop_accepting(w)
-        w.alive = False
-        w.instance.ended_at = t
-        w.instance.end_reason = reason
+    def _lose_running(self, w: SimWorker, t: float, reason: str) -> None:
+        """``w`` is gone: its attempts keep their last checkpoint and are reported lost."""
         for rec in w.running:
             done = self._progress_now(rec, t)
             self._save(rec, self.faults.checkpoint(done, rec.done))
@@ -528,44 +357,16 @@ class SimBackend:
             self._keep(rec)
             self._account(rec, w, t, "lost")
             self._out.append(Lost(rec.trial_id, rec.attempt, t, reason, started=True))
-        w.running.clear()
-        self._leave(w, t)
-
-    def _scale(self, count: int, t: float) -> None:
-        self._target = count
-        while self._members < count:
-            self._request(t)
-        if self._members <= count:
-            return
-        # Retire: workers still starting first, then idle ones, then busy ones (newest first).
-        members = [w for w in self._workers if w.member]
-        order = sorted(
-            members,
-            key=lambda w: (0 if not w.alive else (1 if not w.running else 2), -w.index),
-        )
-        for w in order[: self._members - count]:
-            if not w.alive:
-                w.member = False
-                self._members -= 1
-                w.instance.ended_at = t
-                w.instance.end_reason = "scaled down"
-            else:
-                self._lose_without_replacement(w, t)
-
-    def _lose_without_replacement(self, w: _Worker, t: float) -> None:
-        w.member = False
-        self._members -= 1
-        self._lose(w, t, "scaled down")
 
     def _idle(self, deadline: float) -> list[Event]:
         """Nothing is pending: let time pass (the Tuner's waits must end), or give up queued
         attempts that no worker will ever run."""
         engine = self.engine
         if math.isfinite(deadline):
-            engine.now = max(engine.now, deadline)
+            engine.advance(max(engine.now, deadline))
         else:
-            engine.now += self.idle_step
-        if self._queue and self._capacity == 0 and not self.pending_capacity():
+            engine.advance(engine.now + self.idle_step)
+        if self._queue and self._pool.capacity == 0 and not self._pool.pending():
             lost: list[Event] = []
             while self._queue:
                 rec = self._queue.popleft()

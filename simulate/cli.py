@@ -1,7 +1,8 @@
 """``daskhpo simulate``: speed-up, cost and scheduler tables from the command line.
 
 Parsing and printing only; the work is in :mod:`simulate.tables`. Output is a table in the
-terminal, or ``--format csv|json`` for scripts (same seed, same bytes), and ``--plot FILE.png``
+terminal (its main columns, fitting 100 characters; ``--wide`` shows every column), or
+``--format csv|json`` for scripts (every column; same seed, same bytes), and ``--plot FILE.png``
 writes the matching figure.
 """
 
@@ -16,9 +17,14 @@ import pandas as pd
 
 from simulate.cluster import MARKETS, parse_int_list
 from simulate.faults import FaultModel
-from simulate.tables import MODES
+from simulate.tables import COST_COLUMNS, MODES, SCHEDULER_COLUMNS, SPEEDUP_COLUMNS
 
 FORMATS = ("table", "csv", "json")
+
+#: The columns the terminal shows without --wide.
+SPEEDUP_VIEW = SPEEDUP_COLUMNS
+COST_VIEW = [*COST_COLUMNS, "price_usd_per_h"]
+SCHEDULER_VIEW = [*SCHEDULER_COLUMNS, "best_value", "makespan_s"]
 
 
 def _split(text: str) -> list[str]:
@@ -84,13 +90,16 @@ def _stragglers(
     return p, f
 
 
-def _emit(table: pd.DataFrame, fmt: str) -> None:
+def _emit(table: pd.DataFrame, fmt: str, view: list[str], wide: bool) -> None:
+    """CSV and JSON carry every column; the terminal table ``view``'s, or every one if ``wide``."""
+    from simulate.text_table import render
+
     if fmt == "csv":
         click.echo(table.to_csv(index=False, float_format="%.10g", lineterminator="\n"), nl=False)
     elif fmt == "json":
         click.echo(table.to_json(orient="records", double_precision=10))
     else:
-        click.echo(table.to_string(index=False, float_format=lambda v: f"{v:,.4g}"))
+        click.echo(render(table, None if wide else view))
 
 
 def _run(fn: Callable[[], Any]) -> Any:
@@ -104,6 +113,10 @@ def _run(fn: Callable[[], Any]) -> Any:
 _format = click.option(
     "--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
     help="Terminal table, or csv/json for scripts.",
+)  # fmt: skip
+_wide = click.option(
+    "--wide", is_flag=True,
+    help="Show every column in the terminal table (wider than 100 characters).",
 )  # fmt: skip
 _plot = click.option(
     "--plot", type=click.Path(dir_okay=False, writable=True), default=None,
@@ -201,11 +214,12 @@ def simulate() -> None:
     help="Worker failures per worker-hour.",
 )
 @_format
+@_wide
 @_plot
 def speedup(
     workers: list[int], trials: int, modes: list[str], duration: str, repeats: int, seed: int,
     startup_s: float, overhead_s: float, speeds: list[float], failure_rate: float, fmt: str,
-    plot: str | None,
+    wide: bool, plot: str | None,
 ) -> None:  # fmt: skip
     """Sync vs async makespan and speed-up for a list of worker counts."""
     from simulate import tables
@@ -217,7 +231,7 @@ def speedup(
             faults=FaultModel(failure_rate=failure_rate),
         )
     )  # fmt: skip
-    _emit(table, fmt)
+    _emit(table, fmt, SPEEDUP_VIEW, wide)
     if plot:
         from simulate.plots import speedup_figure
 
@@ -289,13 +303,14 @@ def speedup(
 @click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True)
 @seed_option
 @_format
+@_wide
 @_plot
 def cost(
     instances: list[int], markets: list[str], trials: int, duration: str, price: list[float],
     spot_discount: float, billing: str, startup_s: float, overhead_s: float,
     preemption_rate: float, grace_s: float, failure_rate: float, walltime_s: float | None,
     checkpoint_interval_s: float | None, stragglers: tuple[float, float], mode: str,
-    repeats: int, seed: int, fmt: str, plot: str | None,
+    repeats: int, seed: int, fmt: str, wide: bool, plot: str | None,
 ) -> None:  # fmt: skip
     """Time and cost per instance count and market (on-demand, spot)."""
     from simulate import tables
@@ -310,7 +325,7 @@ def cost(
             straggler_factor=stragglers[1], mode=mode, repeats=repeats, seed=seed,
         )
     )  # fmt: skip
-    _emit(table, fmt)
+    _emit(table, fmt, COST_VIEW, wide)
     if plot:
         from simulate.plots import cost_figure
 
@@ -349,10 +364,11 @@ def cost(
 @click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
 @seed_option
 @_format
+@_wide
 @_plot
 def schedulers(
     names: str | None, workers: int, trials: int, curve: str, epoch: str, target: float | None,
-    target_quantile: float, repeats: int, seed: int, fmt: str, plot: str | None,
+    target_quantile: float, repeats: int, seed: int, fmt: str, wide: bool, plot: str | None,
 ) -> None:  # fmt: skip
     """Time to target for random search vs SHA, ASHA and Hyperband on synthetic curves."""
     from simulate import tables
@@ -364,7 +380,7 @@ def schedulers(
             seed=seed,
         )
     )  # fmt: skip
-    _emit(table, fmt)
+    _emit(table, fmt, SCHEDULER_VIEW, wide)
     if plot:
         from simulate.plots import scheduler_figure
 

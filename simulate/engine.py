@@ -10,7 +10,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 __all__ = ["Engine"]
@@ -21,7 +21,7 @@ class Engine:
 
     An event is any object. :meth:`step` hands it to ``handler(time, event)`` when a handler is
     set, or calls it with no argument when it is callable. Code that drives the loop itself
-    (the simulator backend) uses :meth:`pop` instead.
+    (the simulator backend) uses :meth:`peek_time` and :meth:`pop_at` instead.
     """
 
     __slots__ = ("_heap", "_seq", "handler", "now")
@@ -80,6 +80,20 @@ class Engine:
         entry = heapq.heappop(self._heap)
         self.now = entry[0]
         return entry
+
+    def pop_at(self, time: float) -> Iterator[tuple[int, Any]]:
+        """Take the events due at exactly ``time`` one by one, as ``(seq, event)``, with the
+        clock at ``time``.
+
+        Events scheduled at ``time`` while the iteration runs come out too, in their place, so
+        each event is seen in (priority, seq) order after everything it caused at that instant.
+        """
+        heap = self._heap
+        pop = heapq.heappop
+        self.now = time
+        while heap and heap[0][0] == time:
+            _, _, seq, event = pop(heap)
+            yield seq, event
 
     def step(self) -> bool:
         """Run the next event; False when there was none."""

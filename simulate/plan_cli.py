@@ -56,7 +56,21 @@ def _emit(table: pd.DataFrame, fmt: str) -> None:
         click.echo(table.to_string(index=False))
 
 
-def _table_view(table: pd.DataFrame, metric: str) -> pd.DataFrame:
+def _best_text(value: float, beyond: float, bounds: tuple[float, float] | None) -> str:
+    """The predicted best value, or, when most runs' best lay beyond the measured values,
+    which side of them it lies on (how far is not in the data)."""
+    if bounds is None or not math.isfinite(value):
+        return "n/a (no values measured)"
+    if beyond >= 0.5:
+        low, high = bounds
+        edge = f"≤ {low:.4g}" if value - low <= high - value else f"≥ {high:.4g}"
+        return f"{edge} (extrapolation)"
+    return f"{value:.4g}"
+
+
+def _table_view(
+    table: pd.DataFrame, metric: str, bounds: tuple[float, float] | None
+) -> pd.DataFrame:
     """The columns a person reads, as text."""
     from simulate.plan import human_time
 
@@ -83,7 +97,12 @@ def _table_view(table: pd.DataFrame, metric: str) -> pd.DataFrame:
                 for lo, hi in zip(table["cost_usd_low"], table["cost_usd_high"], strict=True)
             ],
             "utilization": [f"{v:.0%}" for v in table["utilization"]],
-            f"best {metric}": [number(v) for v in table["best_value"]],
+            f"best {metric}": [
+                _best_text(v, beyond, bounds)
+                for v, beyond in zip(
+                    table["best_value"], table["best_value_beyond_data"], strict=True
+                )
+            ],
         }
     )
     return view
@@ -212,7 +231,7 @@ def plan(
         for line in cal.summary():
             click.echo(line)
         click.echo("")
-        _emit(_table_view(result.table, cal.metric), "table")
+        _emit(_table_view(result.table, cal.metric, cal.data.metric_range), "table")
         click.echo("")
         click.echo(verdict)
     else:

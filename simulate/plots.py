@@ -1,20 +1,23 @@
 """Figures for the simulator's tables: worker Gantt charts (sync vs async) beside the speed-up
-curves, the cost-vs-time frontier, time to target per scheduler. The curves themselves are
-``daskhpo.display.plots``'; figures are drawn without pyplot, so a notebook's backend is left alone.
-Needs matplotlib (``pip install 'daskhpo[plot]'``)."""
+curves, the cost-vs-time frontier, time to target per scheduler, a plan's cost against time. The
+curves themselves are ``daskhpo.display.plots``'; figures are drawn without pyplot, so a
+notebook's backend is left alone. Needs matplotlib (``pip install 'daskhpo[plot]'``)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from daskhpo.display.plots import _matplotlib, plot_cost, plot_speedup
+from daskhpo.display.plots import new_figure, plot_cost, plot_speedup
 from simulate.runner import SimRun
 
-__all__ = ["cost_figure", "gantt", "scheduler_figure", "speedup_figure"]
+if TYPE_CHECKING:
+    from simulate.plan import PlanResult
+
+__all__ = ["cost_figure", "gantt", "plan_figure", "scheduler_figure", "speedup_figure"]
 
 _OUTCOME_COLORS = {"returned": None, "stopped": "#d62728", "paused": "#ff7f0e", "lost": "#7f7f7f"}
 
@@ -39,7 +42,7 @@ def gantt(ax: Any, run: SimRun, title: str, xmax: float | None = None) -> None:
 
 def speedup_figure(table: pd.DataFrame, runs: Mapping[str, SimRun], path: str | Path) -> Path:
     """Gantt charts of ``runs`` (sync above async) beside the speed-up curves of ``table``."""
-    fig = _matplotlib()(figsize=(13, 5.5), layout="constrained")
+    fig = new_figure(figsize=(13, 5.5), layout="constrained")
     grid = fig.add_gridspec(max(1, len(runs)), 2, width_ratios=(3, 2))
     xmax = max((run.makespan for run in runs.values()), default=1.0)
     for i, (mode, run) in enumerate(runs.items()):
@@ -56,7 +59,7 @@ def cost_figure(table: pd.DataFrame, path: str | Path) -> Path:
 
 def scheduler_figure(table: pd.DataFrame, path: str | Path) -> Path:
     """Time to target per scheduler (bars), with the fraction of repeats that got there."""
-    fig = _matplotlib()(figsize=(7, 4.5), layout="constrained")
+    fig = new_figure(figsize=(7, 4.5), layout="constrained")
     ax = fig.add_subplot()
     labels = [str(s) for s in table["scheduler"]]
     times = table["time_to_target_s"].fillna(0.0)
@@ -70,6 +73,56 @@ def scheduler_figure(table: pd.DataFrame, path: str | Path) -> Path:
         )
     ax.set_ylabel("time to target (s)")
     ax.set_title("time to target (labels: share of repeats that reached it)")
+    return _save(fig, path)
+
+
+def plan_figure(result: PlanResult, path: str | Path) -> Path:
+    """Cost against makespan (with bands) per scheduler and market; the best metric over time
+    beside it."""
+    table = result.table
+    fig = new_figure(figsize=(12, 4.8), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    for (scheduler, market), rows in table.groupby(["scheduler", "market"], sort=False):
+        rows = rows.sort_values("workers")
+        left.errorbar(
+            rows["makespan_h"],
+            rows["cost_usd"],
+            xerr=[
+                (rows["makespan_s"] - rows["makespan_s_low"]) / 3600.0,
+                (rows["makespan_s_high"] - rows["makespan_s"]) / 3600.0,
+            ],
+            yerr=[
+                rows["cost_usd"] - rows["cost_usd_low"],
+                rows["cost_usd_high"] - rows["cost_usd"],
+            ],
+            marker="o",
+            capsize=3,
+            label=f"{scheduler}, {market}",
+        )
+        for _, row in rows.iterrows():
+            left.annotate(
+                f"{int(row['workers'])}",
+                (row["makespan_h"], row["cost_usd"]),
+                textcoords="offset points",
+                xytext=(4, 4),
+            )
+    left.set_xscale("log")
+    left.set_xlabel("predicted makespan (hours)")
+    left.set_ylabel("predicted cost (USD)")
+    left.set_title("cost vs time (labels: workers; bars: 90 % band)")
+    left.legend()
+    traj = result.trajectories
+    first_market = traj["market"].iloc[0] if not traj.empty else None
+    for (scheduler, k), rows in traj[traj["market"] == first_market].groupby(
+        ["scheduler", "workers"], sort=False
+    ):
+        hours = rows["time_s"] / 3600.0
+        right.plot(hours, rows["best_value"], label=f"{scheduler}, {k} workers")
+        right.fill_between(hours, rows["best_value_low"], rows["best_value_high"], alpha=0.15)
+    right.set_xlabel("hours")
+    right.set_ylabel(f"best {result.calibration.metric} so far")
+    right.set_title("expected best value over time (band: 5–95 %)")
+    right.legend(fontsize="small")
     return _save(fig, path)
 
 

@@ -8,7 +8,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from daskhpo.errors import SettingsError
 from daskhpo.registry import make_scheduler, make_searcher
+from daskhpo.settings import TuneSettings
 from daskhpo.space import SearchSpace, as_space, uniform
 from daskhpo.tuner import Tuner
 from simulate.backend import SimBackend
@@ -17,7 +19,7 @@ from simulate.cost import Bill, Pricing
 from simulate.faults import FaultModel
 from simulate.workloads import Workload
 
-__all__ = ["SimRun", "fast_gc", "run_search"]
+__all__ = ["SIM_MAX_WORKER_LOSSES", "SimRun", "fast_gc", "run_search"]
 
 
 @contextlib.contextmanager
@@ -63,44 +65,115 @@ class SimRun:
         return self.tuner.stats.completed
 
 
+#: Worker losses a simulated trial survives unless the settings say otherwise.
+SIM_MAX_WORKER_LOSSES = 1_000_000
+
+
 def run_search(
     workload: Workload,
+    settings: TuneSettings | None = None,
     *,
     cluster: ClusterSpec | int = 1,
-    scheduler: Any = "fifo",
-    searcher: Any = None,
     space: SearchSpace | Mapping[str, Any] | None = None,
-    num_trials: int | None = None,
-    seed: int = 0,
+    search_seed: int | None = None,
     faults: FaultModel | None = None,
+    record: bool = False,
+    scheduler: Any = None,
+    searcher: Any = None,
+    num_trials: int | None = None,
+    seed: int | None = None,
     time_budget: float | None = None,
     target: float | None = None,
-    mode: str = "min",
-    max_worker_losses: int = 1_000_000,
-    record: bool = False,
+    mode: str | None = None,
+    max_worker_losses: int | None = None,
 ) -> SimRun:
-    """Run the real Tuner with ``scheduler`` and ``searcher`` on a simulated cluster.
+    """Run the real Tuner with a scheduler and a searcher on a simulated cluster.
 
-    ``space`` defaults to one uniform parameter ``x`` (enough for workloads that ignore the
-    configuration). Lost workers never make a trial fail here (``max_worker_losses`` is
-    large) unless asked, so a simulation with faults still completes every trial.
+    The search is described by ``settings`` (the :class:`~daskhpo.settings.TuneSettings` a real
+    search takes; its metric is the workload's) or by the keywords ``scheduler`` (default
+    FIFO), ``searcher``, ``num_trials``, ``seed`` (default 0), ``time_budget``, ``target``,
+    ``mode`` (default ``"min"``) and ``max_worker_losses``, not both. By keyword, lost workers
+    never make a trial fail (``max_worker_losses`` is large) unless asked, so a simulation
+    with faults still completes every trial.
+
+    ``workload`` is ready to run (it carries its own seed); the seed draws the cluster's faults
+    and the searcher's and scheduler's choices, unless ``search_seed`` fixes those (to try the
+    configurations of a given search on another cluster). ``space`` defaults to one uniform
+    parameter ``x`` (enough for workloads that ignore the configuration).
     """
+    keywords = {
+        "scheduler": scheduler,
+        "searcher": searcher,
+        "num_trials": num_trials,
+        "seed": seed,
+        "time_budget": time_budget,
+        "target": target,
+        "mode": mode,
+        "max_worker_losses": max_worker_losses,
+    }
+    the = _settings(workload, settings, keywords)
+    the_seed = 0 if the.seed is None else the.seed
     the_space = SearchSpace({"x": uniform(0.0, 1.0)}) if space is None else as_space(space)
-    backend = SimBackend(workload, cluster, faults=faults, seed=seed, record=record)
+    backend = SimBackend(workload, cluster, faults=faults, seed=the_seed, record=record)
     tuner = Tuner(
         backend=backend,
         space=the_space,
-        scheduler=make_scheduler(scheduler),
-        searcher=make_searcher(searcher, the_space),
+        scheduler=make_scheduler(the.scheduler),
+        searcher=make_searcher(the.searcher, the_space),
         metric=workload.metric,
-        mode=mode,
-        num_trials=num_trials,
-        time_budget=time_budget,
-        target=target,
-        max_worker_losses=max_worker_losses,
-        seed=seed,
+        mode=the.mode,
+        num_trials=the.num_trials,
+        time_budget=the.time_budget,
+        target=the.target,
+        resources=dict(the.resources),
+        max_concurrent=the.max_concurrent,
+        max_retries=the.max_retries,
+        max_worker_losses=the.max_worker_losses,
+        queue_depth=the.queue_depth,
+        startup_timeout=the.startup_timeout,
+        trial_walltime=the.trial_walltime,
+        seed=the_seed if search_seed is None else search_seed,
     )
     with fast_gc():
         tuner.run()
     backend.close()
     return SimRun(tuner, backend)
+
+
+def _settings(
+    workload: Workload, settings: TuneSettings | None, keywords: Mapping[str, Any]
+) -> TuneSettings:
+    """The search's settings: ``settings`` as given, or built (and so checked) from keywords."""
+    given = sorted(name for name, value in keywords.items() if value is not None)
+    if settings is None:
+        return TuneSettings(
+            metric=workload.metric,
+            mode=keywords["mode"] or "min",
+            num_trials=keywords["num_trials"],
+            scheduler=keywords["scheduler"],
+            searcher=keywords["searcher"],
+            seed=0 if keywords["seed"] is None else keywords["seed"],
+            time_budget=keywords["time_budget"],
+            target=keywords["target"],
+            max_worker_losses=(
+                SIM_MAX_WORKER_LOSSES
+                if keywords["max_worker_losses"] is None
+                else keywords["max_worker_losses"]
+            ),
+        )
+    if not isinstance(settings, TuneSettings):
+        raise SettingsError(
+            f"settings must be a daskhpo.settings.TuneSettings, got {type(settings).__name__}; "
+            "or leave it out and give the settings as keywords"
+        )
+    if given:
+        raise SettingsError(
+            f"run_search got settings and also {', '.join(given)} as keywords; put them in "
+            f"the settings instead: settings.replace({given[0]}=...)"
+        )
+    if settings.metric != workload.metric:
+        raise SettingsError(
+            f"the settings' metric {settings.metric!r} is not the one the workload reports "
+            f"({workload.metric!r}); use TuneSettings(metric={workload.metric!r}, ...)"
+        )
+    return settings

@@ -20,9 +20,11 @@ from daskhpo.registry import SCHEDULERS, make_scheduler
 from daskhpo.schedulers.base import Scheduler
 from simulate.cluster import MARKETS, ClusterSpec
 from simulate.cost import Billing, Pricing
+from simulate.curves import SYNTHETIC_SPACE, CurveWorkload
 from simulate.faults import FaultModel
+from simulate.repeats import mean_ci, repeat_seed
 from simulate.runner import SimRun, run_search
-from simulate.workloads import SYNTHETIC_SPACE, CurveWorkload, DurationModel, DurationWorkload
+from simulate.workloads import DurationModel, DurationWorkload
 
 __all__ = [
     "COST_COLUMNS",
@@ -31,7 +33,6 @@ __all__ = [
     "SPEEDUP_COLUMNS",
     "cost_table",
     "default_schedulers",
-    "repeat_seed",
     "scheduler_table",
     "speedup_table",
 ]
@@ -48,30 +49,6 @@ SPEEDUP_COLUMNS = [
 ]
 COST_COLUMNS = ["instances", "market", "trials", "makespan_h", "instance_hours", "cost_usd"]
 SCHEDULER_COLUMNS = ["scheduler", "workers", "trials", "time_to_target_s", "reached"]
-
-# Two-sided 95 % Student-t quantiles by degrees of freedom.
-_T95 = [
-    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
-    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
-    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
-]  # fmt: skip
-
-
-def repeat_seed(seed: int, repeat: int) -> int:
-    """The seed of repeat ``repeat``: independent streams from one user seed."""
-    _check_int("seed", seed, minimum=0)
-    return int(np.random.SeedSequence([seed, repeat]).generate_state(1)[0])
-
-
-def _ci(values: Sequence[float]) -> tuple[float, float, float]:
-    """Mean and 95 % confidence interval; the interval collapses to the mean for one value."""
-    arr = np.asarray(values, dtype=float)
-    mean = float(arr.mean())
-    if len(arr) < 2:
-        return mean, mean, mean
-    t = _T95[len(arr) - 2] if len(arr) - 1 <= len(_T95) else 1.96
-    half = t * float(arr.std(ddof=1)) / math.sqrt(len(arr))
-    return mean, mean - half, mean + half
 
 
 def _check_int(name: str, value: Any, *, minimum: int = 1) -> int:
@@ -150,8 +127,8 @@ def speedup_table(
             makespans = [results[k, mode, r][0] for r in range(repeats)]
             speedups = [results[1, mode, r][0] / results[k, mode, r][0] for r in range(repeats)]
             utils = [results[k, mode, r][1] for r in range(repeats)]
-            mk, mk_lo, mk_hi = _ci(makespans)
-            sp, sp_lo, sp_hi = _ci(speedups)
+            mk, mk_lo, mk_hi = mean_ci(makespans)
+            sp, sp_lo, sp_hi = mean_ci(speedups)
             rows.append(
                 {
                     "workers": k,

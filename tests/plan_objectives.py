@@ -9,7 +9,11 @@ depends on ``x`` (and, for learning curves, how fast it is approached on ``y``).
 * :func:`cruncher`: the same amount of pure-Python arithmetic instead of sleeping
   (compute-bound: it needs a core of its own).
 * :func:`epochs`: one report per epoch, each epoch sleeping like :func:`sleeper` does in
-  total, with the loss ``x + (0.5 + 0.5 * y) / sqrt(epoch)`` (for ASHA and friends).
+  total, with the loss :func:`epoch_loss` (for ASHA and friends).
+* :func:`rosenbrock`: the Rosenbrock function of ``x`` and ``y``, a loss with a curved valley
+  that no quadratic fits.
+
+No loss here is below :data:`LOWER_BOUND`, so no prediction of the best loss may be either.
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ import zlib
 from typing import Any
 
 import daskhpo as dh
+
+#: The least loss any objective here can return.
+LOWER_BOUND = 0.0
 
 
 def jitter(config: dict[str, Any]) -> float:
@@ -60,15 +67,26 @@ def cruncher(config: dict[str, Any]) -> dict[str, Any]:
     return {"loss": float(config["x"]), "ops": n}
 
 
+def epoch_loss(config: dict[str, Any], epoch: int) -> float:
+    """``x + (0.5 + 0.5 * y) / sqrt(epoch)``: it falls towards ``x`` >= 0, from higher for big y."""
+    return float(config["x"]) + (0.5 + 0.5 * float(config["y"])) / math.sqrt(epoch)
+
+
 def epochs(config: dict[str, Any]) -> dict[str, Any]:
     """Train for ``max_epochs`` epochs of :func:`seconds` each, reporting the loss each epoch."""
     per_epoch = seconds(config)
     loss = math.inf
     for epoch in range(1, int(config["max_epochs"]) + 1):
         time.sleep(per_epoch)
-        loss = float(config["x"]) + (0.5 + 0.5 * float(config["y"])) / math.sqrt(epoch)
+        loss = epoch_loss(config, epoch)
         dh.report(epoch, loss=loss)
     return {"loss": loss}
+
+
+def rosenbrock(config: dict[str, Any]) -> float:
+    """``(1 - x)^2 + 100 (y - x^2)^2``: 0 at x = y = 1, steep walls around a curved valley."""
+    x, y = float(config["x"]), float(config["y"])
+    return (1.0 - x) ** 2 + 100.0 * (y - x * x) ** 2
 
 
 def measure_rate() -> float:

@@ -37,8 +37,9 @@ from simulate.calibrate import (
     measure,
 )
 from simulate.cluster import ClusterSpec
+from simulate.curves import CurveModel, CurveWorkload
 from simulate.plan import PLAN_COLUMNS, plan, recommend, simulate_plan
-from simulate.workloads import CurveModel, CurveWorkload, DurationModel, DurationWorkload
+from simulate.workloads import DurationModel, DurationWorkload
 from tests import plan_objectives
 
 WIDTH_SPACE = SearchSpace({"x": uniform(0.0, 1.0), "width": lograndint(16, 256)})
@@ -416,6 +417,120 @@ def test_recommend_the_cheapest_setting_that_meets_the_deadline():
     assert "no preemptions assumed" in recommend(table, deadline_h=1.0)
     table.loc[table["market"] == "spot", "preemption_rate"] = 0.5
     assert "no preemptions assumed" not in recommend(table, deadline_h=1.0)
+
+
+# --------------------------------------------------------------------------- the best value
+
+ROSENBROCK_SPACE = SearchSpace({"x": uniform(-2.0, 2.0), "y": uniform(-1.0, 3.0)})
+EPOCH_LOSS_SPACE = SearchSpace({"x": uniform(0.0, 1.0), "y": uniform(0.0, 1.0)})
+
+
+class EpochLossWorkload:
+    """Nine epochs of about 2 s, reporting :func:`tests.plan_objectives.epoch_loss` (>= 0)."""
+
+    metric = "loss"
+    steps = 9
+
+    def duration(self, trial_id: int, config: Any) -> float:
+        return 9 * 2.0 * math.exp(np.random.default_rng([3, trial_id]).normal(0.0, 0.2))
+
+    def curve(self, trial_id: int, config: Any) -> list[float]:
+        return [plan_objectives.epoch_loss(config, e) for e in range(1, 10)]
+
+
+@pytest.fixture(scope="module")
+def rosenbrock_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    workload = DurationWorkload("lognormal:mean=5,sigma=0.3", value=plan_objectives.rosenbrock)
+    directory, _ = simulated_experiment(
+        tmp_path_factory.mktemp("rosenbrock") / "exp", workload, ROSENBROCK_SPACE, trials=30
+    )
+    return directory
+
+
+@pytest.fixture(scope="module")
+def epoch_loss_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory, _ = simulated_experiment(
+        tmp_path_factory.mktemp("epochs") / "exp",
+        EpochLossWorkload(),
+        EPOCH_LOSS_SPACE,
+        trials=24,
+        scheduler=ASHA9,
+    )
+    return directory
+
+
+def _measured_min(directory: Path) -> float:
+    data = measure(directory)
+    values = [v for t in data.trials for v in t.values]
+    values += [t.final for t in data.trials if t.final is not None]
+    return min(values)
+
+
+def _assert_best_never_leaves_the_data(result: Any, floor: float) -> None:
+    """Best values, their bands and their curves over time stay at or above ``floor`` (the
+    measured minimum, itself at or above the objective's lower bound)."""
+    assert floor >= plan_objectives.LOWER_BOUND
+    table = result.table
+    for name in ("best_value", "best_value_low", "best_value_high"):
+        assert (table[name] >= floor).all(), table[name]
+        assert (table[name] >= plan_objectives.LOWER_BOUND).all(), table[name]
+    assert ((table["best_value_beyond_data"] >= 0) & (table["best_value_beyond_data"] <= 1)).all()
+    traj = result.trajectories
+    for name in ("best_value", "best_value_low", "best_value_high"):
+        values = traj[name].dropna()
+        assert (values >= floor).all(), values.min()
+
+
+@pytest.mark.parametrize("trials", [10, 30, 300])
+def test_the_predicted_best_of_a_rosenbrock_search_stays_within_the_measured_losses(
+    rosenbrock_dir, trials
+):
+    """A quadratic regression of Rosenbrock's loss dips far below 0; the prediction does not."""
+    cal = calibrate(rosenbrock_dir)
+    assert cal.final is not None
+    assert cal.final.kind == "regression"  # a regression that extrapolates: the hard case
+    low = _measured_min(rosenbrock_dir)
+    result = simulate_plan(cal, workers=[4], trials=trials, markets=["on-demand"], repeats=3)
+    _assert_best_never_leaves_the_data(result, low)
+    row = result.table.iloc[0]
+    if trials > 30:  # more trials than were measured: the best is a bound
+        assert row["best_value_beyond_data"] == 1.0
+        assert row["best_value"] == pytest.approx(low)
+    else:
+        assert row["best_value_beyond_data"] == 0.0
+        assert row["best_value"] >= low
+
+
+def test_the_predicted_best_of_an_asha_search_stays_within_the_measured_losses(epoch_loss_dir):
+    cal = calibrate(epoch_loss_dir)
+    assert cal.curve is not None
+    low = _measured_min(epoch_loss_dir)
+    result = simulate_plan(
+        cal, workers=[2, 16], trials=200, schedulers=["asha", "fifo"], markets=["on-demand"],
+        repeats=3, steps=27,
+    )  # fmt: skip
+    _assert_best_never_leaves_the_data(result, low)
+    assert (result.table["best_value_beyond_data"] > 0).all()  # 27 steps: beyond the data
+
+
+def test_the_same_search_replayed_predicts_its_measured_best(rosenbrock_dir):
+    """With the experiment's own seed, the simulated trials are the measured ones."""
+    cal = calibrate(rosenbrock_dir)
+    table = plan(cal, workers=[2], trials=30, markets=["on-demand"], repeats=2, bootstrap=False,
+                 search_seed=0)  # fmt: skip
+    assert table.loc[0, "best_value"] == _measured_min(rosenbrock_dir)
+    assert table.loc[0, "best_value_beyond_data"] == 0.0
+
+
+def test_the_plan_table_says_extrapolation_instead_of_a_number(rosenbrock_dir):
+    common = [rosenbrock_dir, "--workers", "4", "--market", "on-demand", "--repeats", "2"]
+    low = _measured_min(rosenbrock_dir)
+    far = _plan(*common, "--trials", "300")
+    assert far.exit_code == 0, far.output
+    assert f"≤ {low:.4g} (extrapolation)" in far.output
+    near = _plan(*common, "--trials", "10")
+    assert near.exit_code == 0, near.output
+    assert "extrapolation" not in near.output
 
 
 # --------------------------------------------------------------------------- the command

@@ -7,12 +7,15 @@ import math
 import pytest
 
 from daskhpo.backend import AttemptSpec, Finished, Lost, NoCapacityError, Reported, Started
+from daskhpo.errors import SettingsError
+from daskhpo.settings import TuneSettings
 from daskhpo.trial import TrialStatus
 from simulate.backend import SimBackend
 from simulate.cluster import ClusterSpec
+from simulate.curves import SYNTHETIC_SPACE, CurveWorkload
 from simulate.faults import FaultModel
 from simulate.runner import run_search
-from simulate.workloads import CurveWorkload, DurationModel, DurationWorkload
+from simulate.workloads import DurationModel, DurationWorkload
 
 
 def _drain(backend: SimBackend) -> list:
@@ -256,3 +259,43 @@ def test_idle_wait_lets_time_pass():
     assert backend.wait(None) == []
     assert math.isclose(backend.now(), 5.5)
     assert DurationModel("constant:1")(0, {}) == 1.0
+
+
+def test_run_search_takes_the_settings_a_real_search_takes():
+    settings = TuneSettings(metric="loss", num_trials=40, scheduler="fifo", seed=3,
+                            max_worker_losses=1_000_000)  # fmt: skip
+    cluster = ClusterSpec(workers=3, speeds=(1.0, 0.5))
+    faults = FaultModel(failure_rate=1.0)
+    by_settings = run_search(DurationWorkload("exponential:mean=60", seed=3), settings,
+                             cluster=cluster, faults=faults, record=True)  # fmt: skip
+    by_keywords = run_search(DurationWorkload("exponential:mean=60", seed=3), cluster=cluster,
+                             faults=faults, record=True, num_trials=40, seed=3)  # fmt: skip
+    assert by_settings.backend.segments == by_keywords.backend.segments
+    assert by_settings.makespan == by_keywords.makespan
+    assert by_settings.completed == 40
+
+
+def test_run_search_takes_the_settings_once():
+    workload = DurationWorkload("constant:1")
+    with pytest.raises(SettingsError, match=r"also num_trials, seed as keywords"):
+        run_search(workload, TuneSettings(metric="loss", num_trials=4), num_trials=8, seed=1)
+    with pytest.raises(SettingsError, match="metric 'accuracy' is not the one the workload"):
+        run_search(workload, TuneSettings(metric="accuracy", num_trials=4))
+    with pytest.raises(SettingsError, match="num_trials must be a positive integer, got 0"):
+        run_search(workload, num_trials=0)
+
+
+def test_a_trial_resumed_from_a_last_step_checkpoint_returns_at_once():
+    """PBT hands trials the checkpoints of donors that already reported their last step."""
+    run = run_search(
+        CurveWorkload("power:steps=9", "constant:1", seed=3),
+        cluster=2,
+        scheduler={"pbt": {"perturbation_interval": 3}},
+        space=SYNTHETIC_SPACE,
+        num_trials=8,
+        seed=3,
+    )
+    assert run.completed == 8
+    for trial in run.tuner.trials.values():
+        assert trial.status is TrialStatus.COMPLETED
+    assert all(r.step <= 9 for r in run.tuner.reports)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import subprocess
 import sys
 
@@ -11,14 +12,16 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from simulate.cli import simulate
+from simulate.cli import COST_VIEW, SPEEDUP_VIEW, simulate
 from simulate.tables import (
     COST_COLUMNS,
+    SCHEDULER_COLUMNS,
     SPEEDUP_COLUMNS,
     cost_table,
     scheduler_table,
     speedup_table,
 )
+from simulate.text_table import column_format
 
 
 def _harmonic(k: int) -> float:
@@ -203,3 +206,70 @@ def test_simulate_never_imports_distributed():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def _format_of(cell: str) -> tuple[object, ...]:
+    """How a printed cell is written: fixed-point (decimals, percent sign), scientific, text."""
+    fixed = re.fullmatch(r"-?\d{1,3}(,\d{3})*(\.(\d+))?(%?)", cell)
+    if fixed:
+        return ("fixed", len(fixed.group(3) or ""), fixed.group(4))
+    if re.fullmatch(r"-?\d\.\d+e[+-]\d+", cell):
+        return ("scientific", len(cell.split("e")[0].split(".")[1]))
+    return ("text",)
+
+
+def _columns(text: str) -> dict[str, list[str]]:
+    header, *rows = [line.split() for line in text.strip().splitlines()]
+    assert all(len(row) == len(header) for row in rows), text
+    return {name: [row[i] for row in rows] for i, name in enumerate(header)}
+
+
+def _assert_one_format_per_numeric_column(text: str) -> None:
+    for name, cells in _columns(text).items():
+        formats = {_format_of(c) for c in cells if c != "-"}  # "-": no value
+        if formats != {("text",)}:
+            assert len(formats) <= 1, (name, cells)
+
+
+@pytest.mark.parametrize(
+    ("args", "view"),
+    [
+        (("speedup", "--trials", "200", "--repeats", "2"), SPEEDUP_VIEW),
+        (("speedup", "--workers", "1,16,256", "--trials", "3000", "--repeats", "3",
+          "--duration", "lognormal:mean=60,sigma=1.5", "--overhead-s", "0.5"), SPEEDUP_VIEW),
+        (("cost", "--trials", "200"), COST_VIEW),
+        (("cost", "--instances", "1,10,1000", "--price", "0.09,3.06", "--trials", "2000",
+          "--preemption-rate", "2", "--startup-s", "90"), COST_VIEW),
+    ],
+)  # fmt: skip
+def test_terminal_tables_fit_100_columns_with_one_format_per_column(args, view):
+    result = _cli(*args)
+    assert result.exit_code == 0, result.output
+    assert max(len(line) for line in result.output.splitlines()) <= 100, result.output
+    assert list(_columns(result.output)) == view
+    _assert_one_format_per_numeric_column(result.output)
+
+
+def test_wide_tables_show_every_column_each_in_one_format():
+    args = ("speedup", "--workers", "1,2,4,8", "--trials", "200", "--repeats", "2")
+    wide = _cli(*args, "--wide")
+    assert wide.exit_code == 0, wide.output
+    csv = pd.read_csv(io.StringIO(_cli(*args, "--format", "csv").output))
+    assert list(_columns(wide.output)) == list(csv.columns)
+    _assert_one_format_per_numeric_column(wide.output)
+    schedulers = _cli("schedulers", "--schedulers", "fifo,asha", "--trials", "20",
+                      "--repeats", "1", "--wide")  # fmt: skip
+    assert schedulers.exit_code == 0, schedulers.output
+    assert list(_columns(schedulers.output))[: len(SCHEDULER_COLUMNS)] == SCHEDULER_COLUMNS
+    _assert_one_format_per_numeric_column(schedulers.output)
+
+
+def test_a_column_format_comes_from_all_its_values():
+    show = column_format("makespan_s", [11587.2, 8570.4, 1498.0])
+    assert [show(v) for v in (11587.2, 1498.0)] == ["11,587", "1,498"]
+    show = column_format("makespan_h", [3.3333, 0.033333])
+    assert [show(v) for v in (3.3333, 0.033333, float("nan"))] == ["3.33330", "0.03333", "-"]
+    show = column_format("utilization", [0.5, 1.0])
+    assert show(0.9984) == "99.8%"
+    show = column_format("cost_usd", [1e-9, 2.0])
+    assert [show(v) for v in (1e-9, 2.0)] == ["1.000e-09", "2.000e+00"]

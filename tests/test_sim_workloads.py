@@ -8,14 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from simulate.workloads import (
-    SYNTHETIC_SPACE,
-    CurveModel,
-    CurveWorkload,
-    DurationModel,
-    DurationWorkload,
-    parse_distribution,
-)
+from simulate.curves import SYNTHETIC_SPACE, CurveModel, CurveWorkload
+from simulate.distributions import parse_distribution
+from simulate.workloads import DurationModel, DurationWorkload
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,153 @@
+"""Learning curves for multi-fidelity searches: a parametric curve per configuration and a
+workload that reports it once per step (epoch), with a synthetic space to compare schedulers on."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from daskhpo.space import SearchSpace, lograndint, loguniform, uniform
+from simulate.draws import STREAM_CURVE, KeyedDraws
+from simulate.specs import parse_spec, positive, take_args, unknown_name
+from simulate.workloads import DurationModel, config_score
+
+__all__ = ["SYNTHETIC_SPACE", "CurveModel", "CurveWorkload", "synthetic_floor"]
+
+#: A small space for scheduler comparisons; :func:`synthetic_floor` gives its final losses.
+SYNTHETIC_SPACE = SearchSpace(
+    {
+        "lr": loguniform(1e-4, 1.0),
+        "width": lograndint(16, 1024),
+        "dropout": uniform(0.0, 0.5),
+    }
+)
+
+
+def synthetic_floor(config: Mapping[str, Any]) -> float:
+    """The loss a configuration of :data:`SYNTHETIC_SPACE` converges to (best near lr=0.01,
+    width=256, dropout=0.2); other spaces fall back to :func:`config_score`."""
+    if not {"lr", "width", "dropout"} <= set(config):
+        return 0.1 + 0.8 * config_score(config)
+    lr = (math.log10(float(config["lr"])) + 2.0) / 2.0
+    width = (math.log2(float(config["width"])) - 8.0) / 2.0
+    dropout = (float(config["dropout"]) - 0.2) / 0.3
+    return 0.05 + 0.3 * lr * lr + 0.08 * width * width + 0.05 * dropout * dropout
+
+
+def _synthetic_rate(config: Mapping[str, Any]) -> float:
+    """Larger learning rates learn faster early (so early leaders are not always the best)."""
+    if "lr" not in config:
+        return 1.0
+    lr = (math.log10(float(config["lr"])) + 4.0) / 4.0  # 0 .. 1 over the domain
+    return 0.4 + 1.2 * min(max(lr, 0.0), 1.0)
+
+
+@dataclass(frozen=True)
+class CurveModel:
+    """A parametric learning curve: from ``start`` towards a config-dependent floor.
+
+    ``kind="power"``: ``floor + (start - floor) * step ** (-rate)``;
+    ``kind="exp"``: ``floor + (start - floor) * exp(-rate * step / scale)``. ``rate`` is the
+    curve's base rate times a config-dependent factor; ``noise`` is the standard deviation of
+    Gaussian noise added to each report.
+    """
+
+    steps: int = 27
+    kind: str = "power"
+    start: float = 1.0
+    rate: float = 1.0
+    scale: float = 5.0
+    noise: float = 0.0
+    floor: Callable[[Mapping[str, Any]], float] = synthetic_floor
+    rate_factor: Callable[[Mapping[str, Any]], float] = _synthetic_rate
+
+    def __post_init__(self) -> None:
+        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
+            raise ValueError(f"curve steps must be an integer >= 1, got {self.steps!r}")
+        if self.kind not in ("power", "exp"):
+            raise ValueError(f"curve kind must be 'power' or 'exp', got {self.kind!r}")
+        for name in ("rate", "scale"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"curve {name} must be > 0, got {value!r}")
+        if not (math.isfinite(self.noise) and self.noise >= 0):
+            raise ValueError(f"curve noise must be >= 0, got {self.noise!r}")
+
+    @classmethod
+    def from_spec(cls, spec: str) -> CurveModel:
+        """``power:steps=27,rate=1,noise=0.01`` or ``exp:steps=20,rate=1,scale=5``."""
+        name, args = parse_spec(spec, "curve")
+        if name not in ("power", "exp"):
+            raise unknown_name(name, spec, ("power", "exp"), "curve kind")
+        a = take_args(
+            spec,
+            name,
+            args,
+            (),
+            {"steps": 27.0, "start": 1.0, "rate": 1.0, "scale": 5.0, "noise": 0.0},
+        )
+        steps = a["steps"]
+        if not (math.isfinite(steps) and steps >= 1 and steps == int(steps)):
+            raise ValueError(f"steps must be a whole number >= 1, got {steps!r} in {spec!r}")
+        return cls(
+            steps=int(steps),
+            kind=name,
+            start=a["start"],
+            rate=positive(spec, "rate", a["rate"]),
+            scale=positive(spec, "scale", a["scale"]),
+            noise=positive(spec, "noise", a["noise"], allow_zero=True),
+        )
+
+    def mean_curve(self, config: Mapping[str, Any]) -> np.ndarray[Any, np.dtype[np.float64]]:
+        """The noise-free metric after steps 1..steps."""
+        floor = float(self.floor(config))
+        rate = self.rate * float(self.rate_factor(config))
+        t = np.arange(1, self.steps + 1, dtype=np.float64)
+        decay = t ** (-rate) if self.kind == "power" else np.exp(-rate * t / self.scale)
+        return floor + (self.start - floor) * decay
+
+
+class CurveWorkload:
+    """Multi-fidelity trials: one report per step (epoch) along a :class:`CurveModel`.
+
+    Each step takes ``epoch`` seconds of work, drawn once per trial (so a trial's epochs are
+    equally long); the final result is the last step's value.
+    """
+
+    def __init__(
+        self,
+        curve: CurveModel | str = "power:steps=27",
+        epoch: DurationModel | str = "constant:1",
+        *,
+        metric: str = "loss",
+        seed: int = 0,
+    ) -> None:
+        self.model = curve if isinstance(curve, CurveModel) else CurveModel.from_spec(curve)
+        self.epoch = epoch if isinstance(epoch, DurationModel) else DurationModel(epoch, seed=seed)
+        self.metric = metric
+        self.steps = self.model.steps
+        self.seed = seed
+        steps, noise = self.steps, self.model.noise
+        self._noise = KeyedDraws(
+            seed, STREAM_CURVE, lambda rng, n: rng.normal(0.0, noise, (n, steps))
+        )
+
+    def duration(self, trial_id: int, config: Mapping[str, Any]) -> float:
+        return self.epoch(trial_id, config) * self.steps
+
+    def curve(self, trial_id: int, config: Mapping[str, Any]) -> list[float]:
+        values = self.model.mean_curve(config)
+        if self.model.noise > 0:
+            values = values + np.asarray(self._noise[trial_id])
+        result: list[float] = values.tolist()
+        return result
+
+    def final_values(
+        self, space: SearchSpace, n: int, rng: np.random.Generator
+    ) -> np.ndarray[Any, np.dtype[np.float64]]:
+        """Noise-free final values of ``n`` configurations sampled from ``space``."""
+        return np.array([self.model.mean_curve(space.sample(rng))[-1] for _ in range(n)])
