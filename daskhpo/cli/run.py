@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from daskhpo.cli.interrupt import two_stage_interrupt
 from daskhpo.cli.output import (
     EXIT_INTERRUPTED,
     EXIT_NO_RESULT,
@@ -72,7 +73,8 @@ def _execute(ctx: click.Context, prepared: PreparedRun, *, quiet: bool, resume: 
             soft_wrap=True,
         )
     try:
-        result = prepared.run(progress=False if quiet else None, resume=resume)
+        with two_stage_interrupt():
+            result = prepared.run(progress=False if quiet else None, resume=resume)
     except KeyboardInterrupt:  # before the search loop took over (cluster start-up)
         kept = "the search is as it was" if resume else "nothing ran, nothing was kept"
         click.echo(f"interrupted before the search began; {kept}", err=True)
