@@ -134,7 +134,7 @@ def run_search(
     path = None if isinstance(experiment_dir, ExperimentDir) else experiment_dir
     try:
         shipped = ship(objective)  # fails here, before any cluster, if it cannot be pickled
-        scheduler = make_scheduler(settings.scheduler)
+        scheduler = make_scheduler(settings.scheduler, space)
         searcher = make_searcher(settings.searcher, space)
         settings = settings.replace(
             num_trials=settings.num_trials_for(space.grid_size if space.grid_names else None)

@@ -10,6 +10,7 @@ import difflib
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from daskhpo.errors import ConfigError
 from daskhpo.schedulers.asha import ASHAScheduler
 from daskhpo.schedulers.base import Scheduler
 from daskhpo.schedulers.batch import BatchScheduler
@@ -41,6 +42,12 @@ SEARCHERS: dict[str, Callable[..., Searcher]] = {
     "optuna": OptunaSearcher,
 }
 
+#: Schedulers that stop or promote at rungs up to a budget they must know (``max_resource``).
+NEEDS_MAX_RESOURCE = frozenset({"asha", "sha", "hyperband", "async_hyperband", "ahb"})
+#: Constants of a space that name the budget a trial trains to, looked for in this order when
+#: a rung scheduler is named without ``max_resource``.
+BUDGET_CONSTANTS = ("max_resource", "max_epochs", "num_epochs", "epochs", "max_steps", "max_t")
+
 T = TypeVar("T")
 
 
@@ -71,9 +78,51 @@ def _build(value: Any, table: Mapping[str, Callable[..., T]], base: type, what: 
         raise ValueError(f"bad options for {what} {name!r}: {exc}") from exc
 
 
-def make_scheduler(value: Any) -> Scheduler:
-    """A scheduler from None (FIFO), a name, a one-key mapping, or an instance."""
-    return _build("fifo" if value is None else value, SCHEDULERS, Scheduler, "scheduler")
+def make_scheduler(value: Any, space: SearchSpace | None = None) -> Scheduler:
+    """A scheduler from None (FIFO), a name, a one-key mapping, or an instance.
+
+    A rung scheduler named without ``max_resource`` (``"asha"``) takes its budget from the
+    space's budget constant (``max_epochs: 10`` and the like, see ``BUDGET_CONSTANTS``), the
+    number the objective trains to; with none there, the error shows both ways to say it.
+    """
+    value = "fifo" if value is None else value
+    name, options = _name_and_options(value)
+    if (
+        name in NEEDS_MAX_RESOURCE
+        and isinstance(options, Mapping)
+        and "max_resource" not in options
+    ):
+        budget = _budget_constant(space)
+        if budget is None:
+            raise ConfigError(
+                f"scheduler {name!r} needs max_resource, the step (epoch, iteration...) a "
+                f"trial trains to at most: pass scheduler={{{name!r}: {{'max_resource': "
+                "81}}, or put the budget in the space as a constant, e.g. "
+                "'max_epochs': 81"
+            )
+        value = {name: {**options, "max_resource": budget}}
+    return _build(value, SCHEDULERS, Scheduler, "scheduler")
+
+
+def _name_and_options(value: Any) -> tuple[str | None, Any]:
+    """The lower-case name and the options of a scheduler given by name or one-key mapping."""
+    if isinstance(value, str):
+        return value.lower(), {}
+    if isinstance(value, Mapping) and len(value) == 1:
+        ((name, options),) = value.items()
+        return (name.lower() if isinstance(name, str) else None), options or {}
+    return None, None
+
+
+def _budget_constant(space: SearchSpace | None) -> float | None:
+    if space is None:
+        return None
+    constants = space.constants
+    for key in BUDGET_CONSTANTS:
+        value = constants.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
 
 
 def make_searcher(value: Any, space: SearchSpace) -> Searcher:

@@ -211,7 +211,7 @@ class ExperimentSpec:
                 "'num_trials: 100'), or give a time_budget, target or grid domains"
             ) from exc
         for key, build in (
-            ("scheduler", lambda v: make_scheduler(v)),
+            ("scheduler", lambda v: make_scheduler(v, space)),
             ("searcher", lambda v: make_searcher(v, space)),
         ):
             try:
