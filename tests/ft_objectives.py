@@ -8,6 +8,7 @@ tests can tell what really ran, how often, and whether a resubmitted attempt res
 from __future__ import annotations
 
 import json
+import os
 import time
 from typing import Any
 
@@ -23,7 +24,10 @@ def checkpointed(config: dict[str, Any]) -> dict[str, Any]:
         time.sleep(config.get("step_time", 0.1))
         with (ckpt / "steps.log").open("a") as log:
             log.write(f"{step}\n")
-        state_file.write_text(json.dumps({"next_step": step + 1}))
+        # Written aside and renamed: a SIGKILL mid-write must not leave an empty checkpoint.
+        partial = ckpt / "state.json.partial"
+        partial.write_text(json.dumps({"next_step": step + 1}))
+        os.replace(partial, state_file)
     with (ckpt / "done.log").open("a") as log:
         log.write("done\n")
     return {"loss": float(config["x"]) ** 2, "resumed_from": start, "ran": steps - start}

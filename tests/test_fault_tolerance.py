@@ -77,7 +77,8 @@ def test_chaos_sigkilled_workers_resubmit_from_checkpoint(own_cluster, tmp_path)
     df = result.trials
     assert len(killer.killed) >= 2
     # Every trial completed exactly once, none charged to the user's retry budget.
-    assert list(df["status"]) == ["COMPLETED"] * 14
+    not_completed = df.loc[df["status"] != "COMPLETED", ["trial_id", "status", "error"]]
+    assert not_completed.empty, not_completed.to_dict("records")
     assert (df["user_failures"] == 0).all()
     completed = [r for r in _journal(tmp_path) if r["event"] == "completed"]
     assert sorted(r["trial_id"] for r in completed) == list(range(14))
