@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from daskhpo.display.figures import label_log_axis
 from daskhpo.display.plots import new_figure, plot_cost, plot_speedup
 from simulate.runner import SimRun
 
@@ -76,20 +77,35 @@ def scheduler_figure(table: pd.DataFrame, path: str | Path) -> Path:
     return _save(fig, path)
 
 
+def time_unit(seconds: Any) -> tuple[float, str]:
+    """The unit a time axis reads best in, from the largest of ``seconds``: (its length in
+    seconds, its name)."""
+    top = max((float(v) for v in seconds), default=0.0)
+    if top < 120:
+        return 1.0, "seconds"
+    if top < 2 * 3600:
+        return 60.0, "minutes"
+    if top < 3 * 86400:
+        return 3600.0, "hours"
+    return 86400.0, "days"
+
+
 def plan_figure(result: PlanResult, path: str | Path) -> Path:
     """Cost against makespan (with bands) per scheduler and market; the best metric over time
-    beside it."""
+    beside it. Both time axes are logarithmic, in the unit that suits the makespans, with
+    round-number ticks (worker counts spread the times over decades)."""
     table = result.table
+    per, unit = time_unit(table["makespan_s_high"])
     fig = new_figure(figsize=(12, 4.8), layout="constrained")
     left, right = fig.subplots(1, 2)
     for (scheduler, market), rows in table.groupby(["scheduler", "market"], sort=False):
         rows = rows.sort_values("workers")
         left.errorbar(
-            rows["makespan_h"],
+            rows["makespan_s"] / per,
             rows["cost_usd"],
             xerr=[
-                (rows["makespan_s"] - rows["makespan_s_low"]) / 3600.0,
-                (rows["makespan_s_high"] - rows["makespan_s"]) / 3600.0,
+                (rows["makespan_s"] - rows["makespan_s_low"]) / per,
+                (rows["makespan_s_high"] - rows["makespan_s"]) / per,
             ],
             yerr=[
                 rows["cost_usd"] - rows["cost_usd_low"],
@@ -102,27 +118,33 @@ def plan_figure(result: PlanResult, path: str | Path) -> Path:
         for _, row in rows.iterrows():
             left.annotate(
                 f"{int(row['workers'])}",
-                (row["makespan_h"], row["cost_usd"]),
+                (row["makespan_s"] / per, row["cost_usd"]),
                 textcoords="offset points",
                 xytext=(4, 4),
             )
     left.set_xscale("log")
-    left.set_xlabel("predicted makespan (hours)")
+    label_log_axis(
+        left.xaxis,
+        list(table["makespan_s_low"] / per) + list(table["makespan_s_high"] / per),
+    )
+    left.set_xlabel(f"predicted makespan ({unit}, log scale)")
     left.set_ylabel("predicted cost (USD)")
     left.set_title("cost vs time (labels: workers; bars: 90 % band)")
     left.legend()
     traj = result.trajectories
     first_market = traj["market"].iloc[0] if not traj.empty else None
-    for (scheduler, k), rows in traj[traj["market"] == first_market].groupby(
-        ["scheduler", "workers"], sort=False
-    ):
-        hours = rows["time_s"] / 3600.0
-        right.plot(hours, rows["best_value"], label=f"{scheduler}, {k} workers")
-        right.fill_between(hours, rows["best_value_low"], rows["best_value_high"], alpha=0.15)
-    right.set_xlabel("hours")
+    shown = traj[(traj["market"] == first_market) & (traj["time_s"] > 0)]
+    for (scheduler, k), rows in shown.groupby(["scheduler", "workers"], sort=False):
+        times = rows["time_s"] / per
+        right.plot(times, rows["best_value"], label=f"{scheduler}, {k} workers")
+        right.fill_between(times, rows["best_value_low"], rows["best_value_high"], alpha=0.15)
+    if not shown.empty:
+        right.set_xscale("log")
+        label_log_axis(right.xaxis, shown["time_s"] / per)
+    right.set_xlabel(f"time from the start ({unit}, log scale)")
     right.set_ylabel(f"best {result.calibration.metric} so far")
     right.set_title("expected best value over time (band: 5–95 %)")
-    right.legend(fontsize="small")
+    right.legend(fontsize="small", ncol=2)
     return _save(fig, path)
 
 

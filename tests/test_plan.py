@@ -668,3 +668,16 @@ def test_predicts_a_real_search_on_more_workers(
     assert real.makespan is not None
     error = predicted["makespan_s"] / real.makespan - 1.0
     assert abs(error) < BOUND, (predicted["makespan_s"], real.makespan)
+
+
+def test_small_costs_are_told_apart_and_time_axes_pick_their_unit():
+    from simulate.plan.verdict import money
+    from simulate.plots import time_unit
+
+    assert money(0.0031) == "$0.0031"
+    assert money(0.00078) == "$0.00078"
+    assert money(1234.5) == "$1,234.50"
+    assert money(0.0) == "$0.00"
+    assert time_unit([5.0, 90.0]) == (1.0, "seconds")
+    assert time_unit([30.0, 700.0]) == (60.0, "minutes")
+    assert time_unit([3 * 3600.0]) == (3600.0, "hours")

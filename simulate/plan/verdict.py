@@ -13,7 +13,7 @@ from simulate.plan.options import check_rate
 if TYPE_CHECKING:
     from simulate.plan.sweep import PlanResult
 
-__all__ = ["describe", "human_time", "recommend"]
+__all__ = ["describe", "human_time", "money", "recommend"]
 
 
 def human_time(seconds: float) -> str:
@@ -31,6 +31,16 @@ def human_time(seconds: float) -> str:
     return f"{seconds / 86400:.3g} days"
 
 
+def money(usd: float) -> str:
+    """``$1,234.50``; below a dollar two significant digits (``$0.0031``), so that small
+    costs are told apart instead of all reading ``$0.00``."""
+    if not math.isfinite(usd):
+        return "-"
+    if usd == 0 or abs(usd) >= 1:
+        return f"${usd:,.2f}"
+    return f"${usd:.2g}"
+
+
 def _record(frame: pd.DataFrame) -> dict[str, Any]:
     """The first row of ``frame`` as a plain dict."""
     return {str(k): v for k, v in frame.iloc[0].items()}
@@ -43,8 +53,8 @@ def _setting(row: Mapping[str, Any]) -> str:
 def _figures(row: Mapping[str, Any]) -> str:
     return (
         f"{human_time(row['makespan_s'])} ({human_time(row['makespan_s_low'])}–"
-        f"{human_time(row['makespan_s_high'])}), ${row['cost_usd']:,.2f} "
-        f"(${row['cost_usd_low']:,.2f}–${row['cost_usd_high']:,.2f})"
+        f"{human_time(row['makespan_s_high'])}), {money(row['cost_usd'])} "
+        f"({money(row['cost_usd_low'])}–{money(row['cost_usd_high'])})"
     )
 
 
