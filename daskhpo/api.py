@@ -186,6 +186,30 @@ def _run(
     callbacks: Sequence[TunerCallback],
     resume: bool,
 ) -> Result:
+    with directory.lock():  # one driver per experiment, before anything is read or written
+        return _run_locked(
+            objective,
+            search,
+            directory,
+            cluster=cluster,
+            client=client,
+            progress=progress,
+            callbacks=callbacks,
+            resume=resume,
+        )
+
+
+def _run_locked(
+    objective: Callable[[dict[str, Any]], Any],
+    search: _Search,
+    directory: ExperimentDir,
+    *,
+    cluster: Any,
+    client: Any,
+    progress: bool | None,
+    callbacks: Sequence[TunerCallback],
+    resume: bool,
+) -> Result:
     settings = search.settings
     records: list[dict[str, Any]] = []
     if resume:

@@ -7,7 +7,8 @@
     │   ├── SpaceError                a malformed search space
     │   ├── SettingsError             a bad search setting (num_trials, mode, resources, ...)
     │   ├── ExperimentError           a malformed experiment file or experiment directory
-    │   │   └── NotResumableError     a directory that cannot be continued as asked
+    │   │   ├── NotResumableError     a directory that cannot be continued as asked
+    │   │   └── ExperimentLockedError another driver is running this experiment
     │   ├── ClusterError              a cluster description that cannot work
     │   └── CalibrationError          a journal too thin to calibrate the simulator from
     ├── ObjectiveError                the objective cannot reach or run on the workers
@@ -45,6 +46,10 @@ class ExperimentError(ConfigError):
 
 class NotResumableError(ExperimentError):
     """An experiment directory that cannot be continued: not one, damaged, or other rules."""
+
+
+class ExperimentLockedError(ExperimentError):
+    """Another driver holds the experiment directory's lock (two drivers, one journal)."""
 
 
 class ClusterError(ConfigError):

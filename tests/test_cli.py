@@ -15,6 +15,7 @@ import yaml
 from click.testing import CliRunner, Result
 
 from daskhpo.cli.main import _Commands, main
+from daskhpo.experiment.directory import ExperimentDir
 from daskhpo.experiment.journal import JOURNAL_NAME, Journal
 from daskhpo.experiment.spec import ExperimentError
 from daskhpo.results import trials_frame
@@ -191,13 +192,17 @@ def fake_running_search(directory: Path) -> None:
 
 def test_status_of_a_running_search(tmp_path: Path) -> None:
     fake_running_search(tmp_path / "exp")
-    result = invoke("status", tmp_path / "exp")
+    with ExperimentDir(tmp_path / "exp").lock():  # a driver runs it (this process)
+        result = invoke("status", tmp_path / "exp")
     assert result.exit_code == 0, result.output
     out = result.stdout
-    assert "in progress" in out
+    assert f"running (driver pid {os.getpid()} on host" in out
     assert "Trials: 3 of 10 created; running 1, completed 2" in out
     assert "Best loss = 0.1 (trial 1): x=0.75" in out
     assert "epochs=" not in out  # constants are not hyperparameters worth a column
+    stopped = invoke("status", tmp_path / "exp").stdout  # nobody holds the lock now
+    assert "stopped before its end (no driver holds it)" in stopped
+    assert "daskhpo resume" in stopped
 
 
 def test_report_falls_back_to_the_journal(tmp_path: Path) -> None:

@@ -20,6 +20,20 @@ def _check_directory(directory: Path) -> Path:
     return directory
 
 
+def _driver_state(directory: Path) -> str:
+    """Running (and by whom) or stopped, from the driver's lock."""
+    from daskhpo.experiment.directory import ExperimentDir
+
+    lock = ExperimentDir(directory).lock()
+    holder = lock.holder()
+    if holder is not None and not lock.is_stale(holder):
+        return f"running (driver {holder.describe()})"
+    return (
+        f"stopped before its end (no driver holds it): continue it with "
+        f"`daskhpo resume {directory}`"
+    )
+
+
 @click.command()
 @click.argument("directory", type=click.Path(path_type=Path))
 def status(directory: Path) -> None:
@@ -36,7 +50,7 @@ def status(directory: Path) -> None:
     if view.ended:
         state = f"finished ({view.stop_reason})"
     elif view.records:
-        state = "in progress (no end record yet: still running, or its driver stopped)"
+        state = _driver_state(directory)
     else:
         state = "not started (the journal is empty)"
     elapsed = (

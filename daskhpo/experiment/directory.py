@@ -10,6 +10,7 @@ the settings it was started with.
       trials.csv           one row per trial, written when the driver ends
       reports.csv          one row per intermediate report, likewise
       trials/trial_NNNNN/  each trial's checkpoint directory, the same for every attempt
+      driver.lock          who runs the search now (host, pid), while a driver runs
 
 A new experiment is never created where one already is (that takes resuming), and a search
 whose cluster never answers leaves nothing behind.
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from daskhpo.errors import ExperimentError, NotResumableError
 
 if TYPE_CHECKING:
+    from daskhpo.experiment.lock import DriverLock
     from daskhpo.results import Result
     from daskhpo.settings import TuneSettings
     from daskhpo.space import SearchSpace
@@ -44,6 +46,8 @@ TRIALS_CSV = "trials.csv"
 REPORTS_CSV = "reports.csv"
 #: The folder of the trials' checkpoint directories.
 TRIALS_DIR = "trials"
+#: Held by the driver running the search (see :mod:`daskhpo.experiment.lock`).
+DRIVER_LOCK = "driver.lock"
 
 
 def trial_dir_name(trial_id: int) -> str:
@@ -88,6 +92,16 @@ class ExperimentDir:
     @property
     def trials_root(self) -> Path:
         return self.path / TRIALS_DIR
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path / DRIVER_LOCK
+
+    def lock(self) -> DriverLock:
+        """The lock a driver takes before it opens the journal (one driver at a time)."""
+        from daskhpo.experiment.lock import DriverLock
+
+        return DriverLock(self.lock_path)
 
     def trial_dir(self, trial_id: int) -> Path:
         """Where trial ``trial_id`` keeps its checkpoints."""
