@@ -338,7 +338,7 @@ def test_the_objective_check_brings_each_workers_lifetime(
     def not_asked(dask_worker: object = None) -> None:
         raise AssertionError("the lifetime should have come with the objective check")
 
-    monkeypatch.setattr("daskhpo.dask.backend.remaining_lifetime", not_asked)
+    monkeypatch.setattr("daskhpo.dask.placement.remaining_lifetime", not_asked)
     backend = DaskBackend(client, square, metric="x", experiment_dir=tmp_path)
     try:
         backend.capacity()

@@ -25,7 +25,8 @@ import pytest
 
 import daskhpo as dh
 from daskhpo.dask.backend import DaskBackend
-from daskhpo.dask.clusters import ClusterError, SlurmWatch, _watched_job_class, connect
+from daskhpo.dask.clusters import ClusterError, SlurmWatch, connect
+from daskhpo.dask.clusters.slurm import _watched_job_class
 from daskhpo.dask.gpus import worker_devices
 from daskhpo.experiment.journal import read_journal
 
