@@ -338,7 +338,7 @@ def test_the_objective_check_brings_each_workers_lifetime(
     def not_asked(dask_worker: object = None) -> None:
         raise AssertionError("the lifetime should have come with the objective check")
 
-    monkeypatch.setattr("daskhpo.dask.backend.remaining_lifetime", not_asked)
+    monkeypatch.setattr("daskhpo.dask.placement.remaining_lifetime", not_asked)
     backend = DaskBackend(client, square, metric="x", experiment_dir=tmp_path)
     try:
         backend.capacity()
@@ -379,3 +379,57 @@ def test_tune_starts_no_trial_on_a_worker_that_retires_before_the_trial_walltime
         max_concurrent=2,
     )
     assert set(carefree.trials["worker"]) == {names["unlimited"], names["limited"]}
+
+
+#: Run first in a subprocess: ``cryptography`` cannot be imported there.
+NO_CRYPTOGRAPHY = """
+import importlib.abc, sys
+
+class _Blocked(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "cryptography":
+            raise ImportError(f"{name} is blocked here")
+        return None
+
+sys.meta_path.insert(0, _Blocked())
+"""
+
+
+def test_tls_without_cryptography_is_one_line_naming_the_extra(tmp_path):
+    import subprocess
+    import sys
+
+    code = NO_CRYPTOGRAPHY + (
+        "from daskhpo.dask.clusters import ClusterError, ClusterSpec, start_local_cluster\n"
+        "for attempt in (lambda: ClusterSpec.parse({'local': {'tls': True}}),\n"
+        "                lambda: start_local_cluster({'tls': True, 'n_workers': 1})):\n"
+        "    try:\n"
+        "        attempt()\n"
+        "    except ClusterError as exc:\n"
+        "        print(exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert len(lines) == 2
+    assert all("pip install 'daskhpo[tls]'" in line for line in lines)
+
+    (tmp_path / "objective.py").write_text("def objective(config):\n    return config['x']\n")
+    (tmp_path / "experiment.yaml").write_text(
+        "objective: objective:objective\nmetric: loss\nnum_trials: 2\n"
+        "space:\n  x: {uniform: [0, 1]}\ncluster: {local: {tls: true}}\n"
+    )
+    cli = NO_CRYPTOGRAPHY + (
+        "import runpy\n"
+        "sys.argv = ['daskhpo', 'run', 'experiment.yaml']\n"
+        "runpy.run_module('daskhpo.cli', run_name='__main__')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", cli], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    message = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(message) == 1, done.stderr
+    assert "pip install 'daskhpo[tls]'" in message[0]
+    assert not list(tmp_path.glob("*/journal.jsonl"))  # nothing started

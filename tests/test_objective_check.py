@@ -41,7 +41,7 @@ def test_a_search_waits_for_workers_that_are_on_their_way(
     adaptive_from_zero, tmp_path, monkeypatch
 ):
     # The check's timeout counts from the first worker's arrival, not from the start.
-    monkeypatch.setattr("daskhpo.dask.backend.CHECK_TIMEOUT", 1.0)
+    monkeypatch.setattr("daskhpo.dask.objective_check.CHECK_TIMEOUT", 1.0)
     result = dh.tune(
         objectives.quadratic,
         {"lr": dh.loguniform(1e-4, 1.0), "layers": dh.randint(1, 8)},
@@ -68,7 +68,7 @@ def test_a_late_worker_that_cannot_load_the_objective_stops_the_search_clearly(
     late_objective = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, "late_objective", late_objective)
     spec.loader.exec_module(late_objective)
-    monkeypatch.setattr("daskhpo.dask.backend.CHECK_TIMEOUT", 1.0)
+    monkeypatch.setattr("daskhpo.dask.objective_check.CHECK_TIMEOUT", 1.0)
 
     with pytest.raises(RuntimeError, match="cannot load the objective 'objective'"):
         dh.tune(

@@ -163,3 +163,63 @@ def test_on_a_wide_cluster_every_waiting_trial_waits_in_the_schedulers_queue(tmp
     # the trials' end; under load a late submission may find a free thread at once.)
     assert oversubscribed == 0
     assert queued >= 20
+
+
+def test_the_dask_backend_asks_for_a_queue_deep_enough_for_dasks_own_queueing(tmp_path):
+    # The Tuner keeps capacity + min_queue_depth(capacity) trials in flight for a scheduler
+    # that prefers a queue; with that many sent at once, Dask queues every trial beyond the
+    # first wave on its scheduler (more in flight than twice the cluster's threads).
+    from daskhpo.backend import AttemptSpec, Finished, QueueingBackend
+    from daskhpo.dask.backend import DaskBackend
+
+    with connect({"local": {"n_workers": 2, "threads_per_worker": 4}}) as (client, _):
+        client.wait_for_workers(2)
+        client.register_plugin(_TrialPaths())
+        backend = DaskBackend(
+            client, objectives.sleepy, metric="loss", experiment_dir=tmp_path, tune_saturation=True
+        )
+        try:
+            assert isinstance(backend, QueueingBackend)
+            capacity = backend.capacity()
+            assert capacity == 8
+            in_flight = capacity + backend.min_queue_depth(capacity)
+            assert in_flight > 2 * 8
+            for trial_id in range(in_flight):
+                config = {"x": 0.5, "sleep": 0.2}
+                backend.submit(AttemptSpec(trial_id=trial_id, attempt=0, config=config))
+            finished = 0
+            for _ in range(600):
+                finished += sum(isinstance(e, Finished) for e in backend.wait(0.1))
+                if finished == in_flight:
+                    break
+            assert finished == in_flight
+        finally:
+            backend.close()
+        queued, restricted, oversubscribed = client.run_on_scheduler(_trial_paths)
+    assert restricted == 0
+    assert oversubscribed == 0
+    assert queued >= in_flight - capacity
+
+
+def test_the_dask_backend_says_what_workers_offer_and_how_to_start_the_right_ones(
+    dask_client, tmp_path
+):
+    from daskhpo.dask.backend import DaskBackend
+
+    backend = DaskBackend(
+        dask_client,
+        objectives.quadratic,
+        metric="loss",
+        experiment_dir=tmp_path,
+        resources={"GPU": 1},
+    )
+    try:
+        assert backend.capacity() == 0
+        text = backend.describe_capacity()
+    finally:
+        backend.close()
+    assert text.startswith("The cluster has 2 worker(s) offering: 1 threads, resources {}.")
+    assert text.endswith(
+        "Start workers that offer these resources (for example "
+        "`dask worker ... --resources GPU=1`), or lower `resources`."
+    )

@@ -13,6 +13,7 @@ import importlib.util
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -25,7 +26,8 @@ import pytest
 
 import daskhpo as dh
 from daskhpo.dask.backend import DaskBackend
-from daskhpo.dask.clusters import ClusterError, SlurmWatch, _watched_job_class, connect
+from daskhpo.dask.clusters import ClusterError, SlurmWatch, connect
+from daskhpo.dask.clusters.slurm import _watched_job_class
 from daskhpo.dask.gpus import worker_devices
 from daskhpo.experiment.journal import read_journal
 
@@ -339,3 +341,16 @@ def test_a_job_whose_worker_never_starts_is_reported_with_its_log(slurm, tmp_pat
     ):
         poll(probe)
     assert "/nonexistent/python: No such file or directory" in str(info.value)
+
+
+def test_the_docs_say_the_test_slurm_scripts_run_as_root_or_with_sudo():
+    # As root there is no sudo; as anyone else the scripts need it: the docs say both.
+    root = Path(__file__).parent.parent
+    shown = 0
+    for doc in ("README.md", "hpc/README.md"):
+        for line in (root / doc).read_text().splitlines():
+            if re.search(r"bash hpc/dev-slurm/(start|stop)\.sh", line):
+                shown += 1
+                assert not line.lstrip().startswith("sudo"), f"{doc}: {line}"
+                assert "as root (otherwise: sudo bash ...)" in line, f"{doc}: {line}"
+    assert shown >= 4

@@ -155,3 +155,55 @@ def test_every_worker_is_kept_busy(dask_client):
     df = result.trials
     assert df["worker"].nunique() == 2
     assert df.groupby("worker").size().min() >= 2  # both shared the work, none sat idle
+
+
+def _readme_quickstart() -> str:
+    """The README's Python quickstart, exactly as written there."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    found = re.search(r"## Quickstart \(Python\)\n\n```python\n(.*?)```", readme, re.S)
+    assert found is not None, "the README has no Python quickstart"
+    return found.group(1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["file", "stdin"])
+def test_the_readme_quickstart_runs_as_a_script_without_a_main_guard(tmp_path, how):
+    # Worker processes are spawned; were they to run the script again (its main module), each
+    # would start a cluster of its own and crash, and a script read from stdin has no file.
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = _readme_quickstart()
+    assert "__main__" not in code
+    script = tmp_path / "quickstart.py"
+    script.write_text(code + 'print("best value", result.best_value)\n')
+    root = str(Path(__file__).parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    if how == "file":
+        done = subprocess.run(
+            [sys.executable, script.name],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    else:
+        with script.open() as stdin:
+            done = subprocess.run(
+                [sys.executable, "-"],
+                stdin=stdin,
+                cwd=tmp_path,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert "best value" in done.stdout

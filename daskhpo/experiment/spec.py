@@ -96,7 +96,7 @@ def _settings(data: Mapping[str, Any], where: str) -> TuneSettings:
 
 
 def _check_cluster(where: str, value: Any) -> Any:
-    from daskhpo.dask.clusters import ClusterSpec  # imports distributed: only when needed
+    from daskhpo.dask.clusters.spec import ClusterSpec
 
     try:
         spec = ClusterSpec.parse(value)
@@ -267,7 +267,7 @@ class ExperimentSpec:
                 raise ExperimentError(f"command line: {message} ({_type(trials)})") from exc
             spec = dataclasses.replace(spec, settings=settings)
         if workers is not None:
-            from daskhpo.dask.clusters import ClusterSpec
+            from daskhpo.dask.clusters.spec import ClusterSpec
 
             n = _positive_int("command line: ", "--workers", workers)
             current = ClusterSpec.parse(self.cluster)

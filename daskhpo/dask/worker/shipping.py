@@ -16,12 +16,10 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
+from daskhpo.errors import ObjectiveNotPicklable
+
 #: Objectives loaded in this process, by the digest of their pickled bytes.
 _LOADED: dict[str, Callable[[dict[str, Any]], Any]] = {}
-
-
-class ObjectiveNotPicklable(TypeError):
-    """The objective cannot be pickled, so it cannot travel to the workers."""
 
 
 class ShippedObjective:
