@@ -223,6 +223,11 @@ class DaskBackend:
             return self._expect_more_workers()
         return not self._workers
 
+    def min_queue_depth(self, capacity: int) -> int:
+        """Dask queues trials on its scheduler, handing each to the first free thread, only
+        once more are in flight than twice its threads (its "root-ish" rule, see _flush)."""
+        return capacity + 16
+
     def describe_capacity(self) -> str:
         self._capacity_checked_at = -math.inf
         self._refresh()
@@ -234,7 +239,10 @@ class DaskBackend:
                 for w in self._workers.values()
             }
         )
-        return f"The cluster has {len(self._workers)} worker(s) offering: {'; '.join(offers)}."
+        return (
+            f"The cluster has {len(self._workers)} worker(s) offering: {'; '.join(offers)}. "
+            "Workers offer resources when started so (`dask worker ... --resources GPU=1`)."
+        )
 
     # ------------------------------------------------------------------ attempts
 
