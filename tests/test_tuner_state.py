@@ -8,12 +8,12 @@ import pytest
 
 import daskhpo as dh
 from daskhpo import records as rec
-from daskhpo.backend import Finished, Lost, Outcome, Reported, Started
+from daskhpo.backend import Finished, LifetimeAwareBackend, Lost, Outcome, Reported, Started
 from daskhpo.searchers.random import RandomSearcher
 from daskhpo.settings import TuneSettings
-from daskhpo.testing import SteppedBackend
+from daskhpo.testing import MemoryJournal, SteppedBackend
 from daskhpo.trial import TrialStatus
-from daskhpo.tuner import Cancel, Command, Record, Stop, Submit, TunerState
+from daskhpo.tuner import Cancel, Command, Record, Stop, Submit, Tuner, TunerState
 from tests.sched_objectives import ranked_curve
 
 SPACE = dh.SearchSpace({"a": dh.uniform(0.0, 1.0)})
@@ -269,3 +269,76 @@ def test_replaying_the_journal_reaches_the_same_next_suggestion():
     assert next_suggestion(resumed) == expected
     fresh = asha_state(num_trials=30)
     assert next_suggestion(fresh) != expected  # the comparison tells a state that did not replay
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+class RecordProbe:
+    """A callback with ``on_record``: sees every record the loop executes."""
+
+    def __init__(self) -> None:
+        self.records: list[rec.Record] = []
+        self.steps = 0
+
+    def on_record(self, record: rec.Record) -> None:
+        self.records.append(record)
+
+    def on_step(self, tuner: Tuner) -> None:
+        self.steps += 1
+
+    def on_end(self, tuner: Tuner) -> None:
+        pass
+
+
+def run_tuner(backend: SteppedBackend, **options: Any) -> Tuner:
+    return Tuner(
+        settings=TuneSettings(metric="loss", num_trials=6, seed=0),
+        backend=backend,
+        space=SPACE,
+        scheduler=dh.ASHAScheduler(max_resource=9),
+        searcher=RandomSearcher(),
+        **options,
+    ).run()
+
+
+def test_every_journal_record_passes_the_callbacks_on_record_hook():
+    journal = MemoryJournal()
+    probe = RecordProbe()
+    run_tuner(SteppedBackend(ranked_curve, workers=2), journal=journal, callbacks=[probe])
+    assert probe.records == journal.records
+    assert isinstance(probe.records[-1], rec.End)
+    assert probe.steps > 0
+    # without a journal the hook still sees the same search
+    alone = RecordProbe()
+    run_tuner(SteppedBackend(ranked_curve, workers=2), callbacks=[alone])
+    assert [type(r) for r in alone.records] == [type(r) for r in probe.records]
+
+
+class LifetimeBackend(SteppedBackend):
+    """A stepped backend whose workers retire: it takes the expected duration."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.expected_duration: float | None = None
+        self.told: list[float | None] = []
+
+    def worker_deadlines(self) -> dict[str, float]:
+        self.told.append(self.expected_duration)
+        return {"virtual-0": 1e9}
+
+
+def test_a_backend_that_knows_worker_lifetimes_is_told_the_expected_duration():
+    backend = LifetimeBackend(ranked_curve, workers=2, max_epochs=3)
+    tuner = Tuner(
+        settings=TuneSettings(metric="loss", num_trials=8, seed=0),
+        backend=backend,
+        space=SPACE,
+        scheduler=dh.FIFOScheduler(),
+        searcher=RandomSearcher(),
+    ).run()
+    assert isinstance(backend, LifetimeAwareBackend)
+    assert backend.expected_duration == pytest.approx(3.0)  # three epochs of one second
+    assert tuner.expected_duration() == backend.expected_duration
+    plain = SteppedBackend(ranked_curve)
+    assert not isinstance(plain, LifetimeAwareBackend)
