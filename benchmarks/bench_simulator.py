@@ -30,6 +30,7 @@ import numpy as np
 from daskhpo.backend import AttemptSpec, Finished
 from daskhpo.registry import SCHEDULERS, make_scheduler
 from daskhpo.searchers import RandomSearcher
+from daskhpo.settings import TuneSettings
 from daskhpo.space import SearchSpace, uniform
 from daskhpo.tuner import Tuner
 from simulate.backend import SimBackend
@@ -86,13 +87,11 @@ def backend_loop(trials: int, workers: int, seed: int = 0) -> None:
 def tuner_run(trials: int, workers: int, seed: int = 0, scheduler: Any = "fifo") -> Tuner:
     backend = SimBackend(DurationWorkload(DURATION, seed=seed), workers, seed=seed)
     tuner = Tuner(
+        settings=TuneSettings(metric="loss", num_trials=trials, seed=seed),
         backend=backend,
         space=SPACE,
         scheduler=make_scheduler(scheduler),
         searcher=RandomSearcher(),
-        metric="loss",
-        num_trials=trials,
-        seed=seed,
     )
     with fast_gc():
         tuner.run()
@@ -104,13 +103,11 @@ def asha_run(trials: int, workers: int, seed: int = 0) -> Tuner:
     workload = CurveWorkload("power:steps=27,noise=0.01", "lognormal:mean=10,sigma=0.5", seed=seed)
     backend = SimBackend(workload, workers, seed=seed)
     tuner = Tuner(
+        settings=TuneSettings(metric="loss", num_trials=trials, seed=seed),
         backend=backend,
         space=SYNTHETIC_SPACE,
         scheduler=make_scheduler({"asha": {"max_resource": 27}}),
         searcher=RandomSearcher(),
-        metric="loss",
-        num_trials=trials,
-        seed=seed,
     )
     with fast_gc():
         tuner.run()

@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from daskhpo import records as rec
 from daskhpo.dask.worker.shipping import ship
 from daskhpo.errors import SettingsError
 from daskhpo.experiment.directory import ExperimentDir
-from daskhpo.experiment.journal import Journal, read_journal
+from daskhpo.experiment.journal import Journal, read_records
 from daskhpo.registry import make_scheduler, make_searcher
 from daskhpo.results import Result
 from daskhpo.settings import TuneSettings
@@ -211,10 +212,10 @@ def _run_locked(
     resume: bool,
 ) -> Result:
     settings = search.settings
-    records: list[dict[str, Any]] = []
+    records: list[rec.Record] = []
     if resume:
         settings = settings.replace(seed=directory.check_resumable(settings, search.space))
-        records = list(read_journal(directory.journal_path))
+        records = list(read_records(directory.journal_path))
     else:
         if settings.seed is None:
             entropy = np.random.SeedSequence().entropy
@@ -243,7 +244,7 @@ def _run_locked(
             experiment_dir=directory.path,
             resources=dict(settings.resources),
             expect_more_workers=expect_more,
-            clock_offset=max((float(r.get("time", 0.0)) for r in records), default=0.0),
+            clock_offset=max((float(r.time) for r in records), default=0.0),
             tune_saturation=owns_scheduler(dask_client),
         )
         try:
@@ -260,7 +261,6 @@ def _run_locked(
             )
             if records:
                 tuner.replay(records)
-                journal.write("resume", time=backend.now(), replayed=len(records))
             tuner.run()
         finally:
             backend.close()
@@ -281,24 +281,12 @@ def make_tuner(
 ) -> Tuner:
     """The one place a :class:`Tuner` is built from :class:`TuneSettings`."""
     return Tuner(
+        settings=settings,
         backend=backend,
         space=space,
         scheduler=scheduler,
         searcher=searcher,
-        metric=settings.metric,
-        mode=settings.mode,
-        num_trials=settings.num_trials,
-        time_budget=settings.time_budget,
-        target=settings.target,
-        resources=dict(settings.resources),
-        max_concurrent=settings.max_concurrent,
-        max_retries=settings.max_retries,
-        max_worker_losses=settings.max_worker_losses,
-        queue_depth=settings.queue_depth,
-        trial_walltime=settings.trial_walltime,
-        startup_timeout=settings.startup_timeout,
         journal=journal,
-        seed=settings.seed,
         callbacks=callbacks,
     )
 

@@ -138,3 +138,20 @@ class QueueingBackend(Protocol):
     def min_queue_depth(self, capacity: int) -> int:
         """Attempts to keep queued beyond ``capacity`` for a queue-preferring scheduler."""
         ...
+
+
+@runtime_checkable
+class LifetimeAwareBackend(Protocol):
+    """Optional capability: a backend whose workers retire at known times.
+
+    Such a backend (SLURM walltimes, Dask's ``--lifetime``) starts no attempt on a worker that
+    retires before the attempt is expected to end. While some worker has a deadline, the
+    Tuner sets :attr:`expected_duration` (``trial_walltime``, else the 90th percentile of the
+    attempts that ran to their end; None while unknown).
+    """
+
+    expected_duration: float | None
+
+    def worker_deadlines(self) -> dict[str, float]:
+        """When each worker that has a limit retires, on the backend's clock."""
+        ...

@@ -39,13 +39,6 @@ class Decision(str, enum.Enum):
     PAUSE = "PAUSE"  # end this attempt; the scheduler may resume the trial later
 
 
-class FailureKind(str, enum.Enum):
-    """Whose fault an ended attempt is: it decides whether the retry budget is spent."""
-
-    USER = "user"  # the objective raised or returned something unusable
-    INFRA = "infra"  # the worker died, was preempted, retired, or its job was cancelled
-
-
 @dataclass(frozen=True)
 class Suggestion:
     """What a scheduler wants run next.

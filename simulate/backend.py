@@ -96,6 +96,11 @@ class SimBackend:
     def pending_capacity(self) -> bool:
         return self._pool.pending()
 
+    def min_queue_depth(self, capacity: int) -> int:
+        """The queue a real Dask cluster is kept (more in flight than twice its threads), so
+        a simulated search is paced as a real one."""
+        return capacity + 16
+
     def describe_capacity(self) -> str:
         pool = self._pool
         return (

@@ -115,24 +115,13 @@ def run_search(
     the_seed = 0 if the.seed is None else the.seed
     the_space = SearchSpace({"x": uniform(0.0, 1.0)}) if space is None else as_space(space)
     backend = SimBackend(workload, cluster, faults=faults, seed=the_seed, record=record)
+    search_settings = the.replace(seed=the_seed if search_seed is None else search_seed)
     tuner = Tuner(
+        settings=search_settings,
         backend=backend,
         space=the_space,
         scheduler=make_scheduler(the.scheduler),
         searcher=make_searcher(the.searcher, the_space),
-        metric=workload.metric,
-        mode=the.mode,
-        num_trials=the.num_trials,
-        time_budget=the.time_budget,
-        target=the.target,
-        resources=dict(the.resources),
-        max_concurrent=the.max_concurrent,
-        max_retries=the.max_retries,
-        max_worker_losses=the.max_worker_losses,
-        queue_depth=the.queue_depth,
-        startup_timeout=the.startup_timeout,
-        trial_walltime=the.trial_walltime,
-        seed=the_seed if search_seed is None else search_seed,
     )
     with fast_gc():
         tuner.run()

@@ -26,6 +26,7 @@ import daskhpo as dh
 from daskhpo.cli.main import main
 from daskhpo.experiment.journal import Journal
 from daskhpo.registry import make_scheduler, make_searcher
+from daskhpo.settings import TuneSettings
 from daskhpo.space import SearchSpace, lograndint, uniform
 from daskhpo.tuner import Tuner
 from simulate.backend import SimBackend
@@ -63,13 +64,11 @@ def simulated_experiment(
     backend = SimBackend(workload, workers, seed=seed)
     journal = Journal(directory / "journal.jsonl")
     tuner = Tuner(
+        settings=TuneSettings(metric=workload.metric, num_trials=trials, seed=seed),
         backend=backend,
         space=space,
         scheduler=make_scheduler(scheduler),
         searcher=make_searcher(None, space),
-        metric=workload.metric,
-        num_trials=trials,
-        seed=seed,
         journal=journal,
     )
     tuner.run()

@@ -166,7 +166,7 @@ def test_new_trials_never_exceed_num_trials_and_same_seed_same_decisions(name, r
     tuner, _, journal = first
     assert len(tuner.trials) <= run["num_trials"]
     assert journal.records == second[2].records
-    decided = [r for r in journal.records if r["event"] in ("decided", "resumed", "created")]
+    decided = [r for r in journal.records if r.event in ("decided", "resumed", "created")]
     assert decided  # the sequence compared above is not empty
 
 

@@ -15,9 +15,11 @@ import pytest
 
 import daskhpo as dh
 from daskhpo.searchers.random import RandomSearcher
+from daskhpo.settings import TuneSettings
+from daskhpo.testing import SteppedBackend
 from daskhpo.trial import TrialStatus
 from daskhpo.tuner import Tuner
-from tests.sched_objectives import VirtualBackend, lr_curve, ranked_curve, run_virtual
+from tests.sched_objectives import lr_curve, ranked_curve, run_virtual
 
 SPACE = {"a": dh.uniform(0.0, 1.0)}
 
@@ -118,17 +120,11 @@ def test_successive_halving_waits_for_each_rung_and_keeps_the_top_third():
     assert tuner.trials[ranked[0]].status is TrialStatus.COMPLETED
     # synchronous: no trial of rung k+1 resumes before every trial of rung k paused
     for attempt in (1, 2):
-        paused = [r["time"] for r in journal.records if r["event"] == "paused"]
+        paused = [r.time for r in journal.records if r.event == "paused"]
         paused_before = [
-            r["time"]
-            for r in journal.records
-            if r["event"] == "paused" and r["attempt"] == attempt - 1
+            r.time for r in journal.records if r.event == "paused" and r.attempt == attempt - 1
         ]
-        resumed = [
-            r["time"]
-            for r in journal.records
-            if r["event"] == "resumed" and r["attempt"] == attempt
-        ]
+        resumed = [r.time for r in journal.records if r.event == "resumed" and r.attempt == attempt]
         assert paused
         assert resumed
         assert min(resumed) >= max(paused_before)
@@ -274,15 +270,15 @@ def test_pbt_keeps_a_population_larger_than_the_cluster_level():
     assert len(tuner.trials) == 6
     assert all(t.status is TrialStatus.COMPLETED for t in tuner.trials.values())
     time_shared = [
-        r for r in journal.records if r["event"] == "resumed" and r["checkpoint_trial_id"] is None
+        r for r in journal.records if r.event == "resumed" and r.checkpoint_trial_id is None
     ]
     assert time_shared  # members paused to let those behind them catch up
     # every member got its first interval before any member went past two intervals
     first_report = {}
     for r in journal.records:
-        if r["event"] == "reported":
-            first_report.setdefault(r["trial_id"], r["time"])
-    beyond = [r["time"] for r in journal.records if r["event"] == "reported" and r["step"] > 4]
+        if r.event == "reported":
+            first_report.setdefault(r.trial_id, r.time)
+    beyond = [r.time for r in journal.records if r.event == "reported" and r.step > 4]
     assert max(first_report.values()) < min(beyond)
 
 
@@ -343,13 +339,11 @@ def test_replaying_the_journal_rebuilds_the_scheduler(make):
     )
     fresh = make()
     replayed = Tuner(
-        backend=VirtualBackend(lr_curve),
+        settings=TuneSettings(metric="loss", num_trials=14, seed=0),
+        backend=SteppedBackend(lr_curve),
         space=dh.SearchSpace(space),
         scheduler=fresh,
         searcher=RandomSearcher(),
-        metric="loss",
-        num_trials=14,
-        seed=0,
     )
     replayed.replay(journal.records)
     assert _state(fresh) == _state(tuner.scheduler)

@@ -19,7 +19,7 @@ from daskhpo.errors import JournalError
 from daskhpo.experiment.directory import JOURNAL as JOURNAL_NAME
 from daskhpo.records import Record
 
-__all__ = ["JOURNAL_NAME", "Journal", "NullJournal", "read_journal", "read_records"]
+__all__ = ["JOURNAL_NAME", "Journal", "read_journal", "read_records"]
 
 
 def encode(record: dict[str, Any]) -> bytes:
@@ -28,13 +28,20 @@ def encode(record: dict[str, Any]) -> bytes:
 
 
 class Journal:
-    """Appends records to a journal file (an experiment directory's ``journal_path``)."""
+    """Appends records to a journal file (an experiment directory's ``journal_path``).
 
-    def __init__(self, path: Path, *, fsync: bool = False) -> None:
+    ``stream``: write to this binary stream instead of opening ``path`` (an in-memory buffer,
+    as :class:`daskhpo.testing.MemoryJournal` does); the journal does not close it.
+    """
+
+    def __init__(self, path: Path, *, fsync: bool = False, stream: BinaryIO | None = None) -> None:
         self.path = path
-        self._fsync = fsync
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: BinaryIO | None = path.open("ab")
+        self._fsync = fsync and stream is None
+        self._owns_file = stream is None
+        if stream is None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            stream = path.open("ab")
+        self._file: BinaryIO | None = stream
 
     def write(self, event: str, /, **fields: Any) -> None:
         """Append one record ``{"event": event, **fields}``.
@@ -63,7 +70,8 @@ class Journal:
     def close(self) -> None:
         if self._file is not None:
             self.flush()
-            self._file.close()
+            if self._owns_file:
+                self._file.close()
             self._file = None
 
     def __enter__(self) -> Journal:
@@ -71,24 +79,6 @@ class Journal:
 
     def __exit__(self, *_: object) -> None:
         self.close()
-
-
-class NullJournal(Journal):
-    """A journal that keeps nothing (a search without an experiment directory)."""
-
-    def __init__(self) -> None:
-        self.path = Path(os.devnull)
-        self._fsync = False
-        self._file = None
-
-    def write(self, event: str, /, **fields: Any) -> None:
-        return None
-
-    def append(self, record: Record) -> None:
-        return None
-
-    def flush(self) -> None:
-        return None
 
 
 def read_journal(path: Path) -> Iterator[dict[str, Any]]:

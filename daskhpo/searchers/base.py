@@ -43,7 +43,3 @@ class Searcher(abc.ABC):
         self, trial_id: int, status: TrialStatus, value: float | None
     ) -> None:
         """A trial finished for good with ``status``; ``value`` is its last metric value."""
-
-    def state_dict(self) -> dict[str, Any]:
-        """Nothing by default: searchers are rebuilt by replaying the journal."""
-        return {}

@@ -1,0 +1,244 @@
+"""The loop that runs a search: the state decides, the loop executes.
+
+:class:`Tuner` owns the backend, the journal and the callbacks. Each step: fill free slots →
+execute the commands → ``backend.wait`` → hand each event to the state → execute. Executing a
+batch of commands appends every :class:`~daskhpo.tuner.commands.Record` to the journal (and
+passes it to the callbacks' ``on_record``), flushes the journal, and only then sends
+``Submit``/``Stop``/``Cancel`` to the backend: what the backend is told was journaled first.
+The loop knows nothing of Dask or of wall time: it reads time from its backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+import numpy as np
+
+from daskhpo import records as rec
+from daskhpo.backend import Backend, LifetimeAwareBackend, NoCapacityError, QueueingBackend
+from daskhpo.schedulers.base import Scheduler
+from daskhpo.searchers.base import Searcher
+from daskhpo.settings import TuneSettings
+from daskhpo.space import SearchSpace
+from daskhpo.trial import Trial, TrialStatus
+from daskhpo.tuner.commands import Cancel, Command, Record, Stop, Submit
+from daskhpo.tuner.state import TunerState
+from daskhpo.tuner.stats import ReportRecord, TunerStats
+
+if TYPE_CHECKING:
+    from daskhpo.experiment.journal import Journal
+
+
+class TunerCallback(Protocol):
+    """Something that watches the search (a progress display, a test probe)."""
+
+    def on_step(self, tuner: Tuner) -> None: ...
+
+    def on_end(self, tuner: Tuner) -> None: ...
+
+
+@runtime_checkable
+class RecordCallback(Protocol):
+    """A callback that also sees every journal record, as it is journaled.
+
+    The one hook for experiment trackers: every fact of the search passes through
+    ``on_record`` (in journal order, before the backend acts on it), whether or not the
+    search keeps a journal.
+    """
+
+    def on_record(self, record: rec.Record) -> None: ...
+
+
+class Tuner:
+    """Runs one search to its end on a backend (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        settings: TuneSettings,
+        backend: Backend,
+        space: SearchSpace,
+        scheduler: Scheduler,
+        searcher: Searcher,
+        journal: Journal | None = None,
+        callbacks: Sequence[TunerCallback] = (),
+        rngs: tuple[np.random.Generator, np.random.Generator] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.backend = backend
+        self.journal = journal
+        self.callbacks = list(callbacks)
+        self._record_hooks = [
+            cb.on_record for cb in self.callbacks if isinstance(cb, RecordCallback)
+        ]
+        self._lifetimes = backend if isinstance(backend, LifetimeAwareBackend) else None
+        self._queueing = backend if isinstance(backend, QueueingBackend) else None
+        self.state = TunerState(
+            settings=settings,
+            space=space,
+            scheduler=scheduler,
+            searcher=searcher,
+            journaling=journal is not None or bool(self._record_hooks),
+            track_durations=self._lifetimes is not None,
+            rngs=rngs,
+        )
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self) -> Tuner:
+        """Run until a stop criterion holds or nothing is left to run; returns self."""
+        state, backend = self.state, self.backend
+        execute = self.execute
+        state.begin(backend.now())
+        try:
+            while True:
+                waiting_for_workers = self._fill()
+                if state.idle and not waiting_for_workers:
+                    state.stop_reason = state.stop_reason or "nothing left to run"
+                    break
+                events = backend.wait(state.wait_timeout(backend.now()))
+                if events:
+                    execute(state.handle_all(events, backend.now()))
+                execute(state.check_stop(backend.now()))
+                for cb in self.callbacks:
+                    cb.on_step(self)
+        except KeyboardInterrupt:
+            execute(state.interrupt(backend.now()))
+        finally:
+            execute(state.end(backend.now()))
+            if self.journal is not None:
+                self.journal.flush()
+            for cb in self.callbacks:
+                cb.on_end(self)
+        return self
+
+    def _fill(self) -> bool:
+        """Fill free slots; returns True while the cluster has no capacity at all yet."""
+        state, backend = self.state, self.backend
+        if state.closing:
+            return False
+        capacity = backend.capacity()
+        now = backend.now()
+        waited = state.pacing.no_capacity_wait(
+            now,
+            capacity=capacity,
+            busy=state.in_flight > 0,
+            pending=capacity <= 0 and not state.in_flight and backend.pending_capacity(),
+            startup_timeout=self.settings.startup_timeout,
+        )
+        if waited is not None:
+            wanted = state.resources or {"threads": 1}
+            raise NoCapacityError(
+                f"no worker can run a trial that needs {wanted} (waited {waited:.0f} s). "
+                f"{backend.describe_capacity()} Start workers that offer these resources, "
+                "or lower `resources`."
+            )
+        if capacity <= 0:
+            return True
+        lifetimes = self._lifetimes
+        if lifetimes is not None and lifetimes.worker_deadlines():
+            lifetimes.expected_duration = state.expected_duration()
+        queueing = self._queueing
+        depth = queueing.min_queue_depth(capacity) if queueing is not None else 0
+        self.execute(state.fill(now, capacity, min_queue_depth=depth))
+        return False
+
+    def execute(self, commands: list[Command]) -> None:
+        """Journal every record of ``commands``, flush, then send the rest to the backend."""
+        if not commands:
+            return
+        journal = self.journal
+        hooks = self._record_hooks
+        if journal is not None or hooks:
+            wrote = False
+            for command in commands:
+                if type(command) is Record:
+                    wrote = True
+                    if journal is not None:
+                        journal.append(command.record)
+                    for hook in hooks:
+                        hook(command.record)
+            if wrote and journal is not None:
+                journal.flush()
+        backend = self.backend
+        for command in commands:
+            kind = type(command)
+            if kind is Submit:
+                backend.submit(command.spec)  # type: ignore[union-attr]
+            elif kind is Stop:
+                backend.stop(command.trial_id, command.attempt, pause=command.pause)  # type: ignore[union-attr]
+            elif kind is Cancel:
+                backend.cancel(command.trial_id, command.attempt)  # type: ignore[union-attr]
+
+    def replay(self, records: Sequence[rec.Record]) -> int:
+        """Rebuild the search from an earlier run's records (see :meth:`TunerState.replay`)
+        and journal that it resumed; returns the records used."""
+        used = self.state.replay(records)
+        if self.state.journaling:
+            self.execute([Record(rec.Resume(time=self.backend.now(), replayed=len(records)))])
+        return used
+
+    # ------------------------------------------------------------------ views
+
+    @property
+    def trials(self) -> dict[int, Trial]:
+        return self.state.trials
+
+    @property
+    def reports(self) -> list[ReportRecord]:
+        return self.state.reports
+
+    @property
+    def stats(self) -> TunerStats:
+        return self.state.stats
+
+    @property
+    def best_value(self) -> float | None:
+        return self.state.best_value
+
+    @property
+    def best_trial_id(self) -> int | None:
+        return self.state.best_trial_id
+
+    @property
+    def stop_reason(self) -> str | None:
+        return self.state.stop_reason
+
+    @property
+    def interrupted(self) -> bool:
+        return self.state.interrupted
+
+    @property
+    def metric(self) -> str:
+        return self.state.metric
+
+    @property
+    def mode(self) -> str:
+        return self.state.mode
+
+    @property
+    def num_trials(self) -> int | None:
+        return self.state.num_trials
+
+    @property
+    def space(self) -> SearchSpace:
+        return self.state.space
+
+    @property
+    def scheduler(self) -> Scheduler:
+        return self.state.scheduler
+
+    @property
+    def searcher(self) -> Searcher:
+        return self.state.searcher
+
+    @property
+    def in_flight(self) -> int:
+        return self.state.in_flight
+
+    def count(self, status: TrialStatus) -> int:
+        return self.state.count(status)
+
+    def expected_duration(self) -> float | None:
+        return self.state.expected_duration()
