@@ -130,7 +130,7 @@ def plan_figure(result: PlanResult, path: str | Path) -> Path:
     left.set_xlabel(f"predicted makespan ({unit}, log scale)")
     left.set_ylabel("predicted cost (USD)")
     left.set_title("cost vs time (labels: workers; bars: 90 % band)")
-    left.legend()
+    left.legend(loc="upper right")
     traj = result.trajectories
     first_market = traj["market"].iloc[0] if not traj.empty else None
     shown = traj[(traj["market"] == first_market) & (traj["time_s"] > 0)]
@@ -144,7 +144,7 @@ def plan_figure(result: PlanResult, path: str | Path) -> Path:
     right.set_xlabel(f"time from the start ({unit}, log scale)")
     right.set_ylabel(f"best {result.calibration.metric} so far")
     right.set_title("expected best value over time (band: 5–95 %)")
-    right.legend(fontsize="small", ncol=2)
+    right.legend(fontsize="small", ncol=2, loc="upper right")
     return _save(fig, path)
 
 

@@ -70,7 +70,7 @@ def plot_curves(
                 markersize=2.5,
                 label=f"trial {trial_id} {status.lower()}".rstrip(),
             )
-        ax.legend(fontsize="small")
+        ax.legend(fontsize="small", loc="upper right")
     ax.set_xlabel("step (reported resource)")
     ax.set_ylabel(run.metric)
     ax.set_title("intermediate results per trial")

@@ -45,7 +45,7 @@ def plot_speedup(
     ax.set_xlabel("workers")
     ax.set_ylabel("speedup over 1 worker")
     ax.set_title("synchronous vs asynchronous search")
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="small", loc="upper left")  # speed-ups rise to the right
     ax.grid(alpha=0.3, which="both")
     return finish(fig, path)
 
@@ -79,6 +79,6 @@ def plot_cost(
     ax.set_xlabel("time to finish (h)")
     ax.set_ylabel("cost (USD)")
     ax.set_title("cost vs time, labelled by instances")
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="small", loc="upper right")
     ax.grid(alpha=0.3, which="both")
     return finish(fig, path)
