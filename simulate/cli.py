@@ -8,150 +8,50 @@ writes the matching figure.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
 import click
-import pandas as pd
 
-from simulate.cluster import MARKETS, parse_int_list
+from simulate.cli_options import (
+    COST_VIEW,
+    FORMATS,
+    SCHEDULER_VIEW,
+    SPEEDUP_VIEW,
+    billing_option,
+    choice_list,
+    emit,
+    float_list,
+    format_option,
+    grace_option,
+    int_list,
+    parse_stragglers,
+    plot_option,
+    preemption_rate_option,
+    progress_for,
+    run_table,
+    seed_option,
+    split_names,
+    spot_discount_option,
+    sweep_options,
+    wide_option,
+)
+from simulate.cluster import MARKETS
 from simulate.faults import FaultModel
-from simulate.tables import COST_COLUMNS, MODES, SCHEDULER_COLUMNS, SPEEDUP_COLUMNS
+from simulate.tables import MODES
 
-FORMATS = ("table", "csv", "json")
-
-#: The columns the terminal shows without --wide.
-SPEEDUP_VIEW = SPEEDUP_COLUMNS
-COST_VIEW = [*COST_COLUMNS, "price_usd_per_h"]
-SCHEDULER_VIEW = [*SCHEDULER_COLUMNS, "best_value", "makespan_s"]
-
-
-def _split(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
-
-
-def _ints(param: str) -> Callable[[click.Context, click.Parameter, str], list[int]]:
-    def convert(ctx: click.Context, p: click.Parameter, value: str) -> list[int]:
-        try:
-            return parse_int_list(value, param)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc)) from None
-
-    return convert
-
-
-def _floats(ctx: click.Context, param: click.Parameter, value: str) -> list[float]:
-    values: list[float] = []
-    for part in _split(value):
-        try:
-            number = float(part)
-        except ValueError:
-            raise click.BadParameter(
-                f"{part!r} in {value!r} is not a number; give a comma-separated list like 0.09,0.9"
-            ) from None
-        if not math.isfinite(number) or number < 0:
-            raise click.BadParameter(f"{part!r} in {value!r} must be a number >= 0")
-        values.append(number)
-    if not values:
-        raise click.BadParameter(f"give at least one number, got {value!r}")
-    return values
-
-
-def _choices(
-    allowed: tuple[str, ...],
-) -> Callable[[click.Context, click.Parameter, str], list[str]]:
-    def convert(ctx: click.Context, p: click.Parameter, value: str) -> list[str]:
-        items = _split(value)
-        bad = [item for item in items if item not in allowed]
-        if bad or not items:
-            raise click.BadParameter(
-                f"{', '.join(map(repr, bad)) or repr(value)} is not one of {', '.join(allowed)}"
-            )
-        return items
-
-    return convert
-
-
-def _stragglers(
-    ctx: click.Context, param: click.Parameter, value: str | None
-) -> tuple[float, float]:
-    if not value:
-        return 0.0, 1.0
-    prob, sep, factor = value.partition(":")
-    try:
-        if not sep:
-            raise ValueError
-        p, f = float(prob), float(factor)
-    except ValueError:
-        raise click.BadParameter(
-            f"{value!r} is not PROBABILITY:FACTOR; e.g. 0.01:10 makes 1 % of trials 10x slower"
-        ) from None
-    return p, f
-
-
-def _emit(table: pd.DataFrame, fmt: str, view: list[str], wide: bool) -> None:
-    """CSV and JSON carry every column; the terminal table ``view``'s, or every one if ``wide``."""
-    from simulate.text_table import render
-
-    if fmt == "csv":
-        click.echo(table.to_csv(index=False, float_format="%.10g", lineterminator="\n"), nl=False)
-    elif fmt == "json":
-        click.echo(table.to_json(orient="records", double_precision=10))
-    else:
-        click.echo(render(table, None if wide else view))
-
-
-def _run(fn: Callable[[], Any]) -> Any:
-    """Turn the library's ValueErrors (bad SPECs, prices, counts) into usage errors."""
-    try:
-        return fn()
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
-
-
-_format = click.option(
-    "--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
-    help="Terminal table, or csv/json for scripts.",
-)  # fmt: skip
-_wide = click.option(
-    "--wide", is_flag=True,
-    help="Show every column in the terminal table (wider than 100 characters).",
-)  # fmt: skip
-_plot = click.option(
-    "--plot", type=click.Path(dir_okay=False, writable=True), default=None,
-    help="Also write a figure to this PNG file (needs matplotlib).",
-)  # fmt: skip
-seed_option = click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
-
-# Market and fault options shared with `daskhpo plan`.
-spot_discount_option = click.option(
-    "--spot-discount",
-    type=float,
-    default=0.8,
-    show_default=True,
-    help="Fraction spot saves over on-demand (0.8: 80 % cheaper).",
-)
-billing_option = click.option(
-    "--billing",
-    default="second",
-    show_default=True,
-    help="second, second:MIN (e.g. second:60 for a 60 s minimum), minute or hour.",
-)
-preemption_rate_option = click.option(
-    "--preemption-rate",
-    type=float,
-    default=0.0,
-    show_default=True,
-    help="Spot preemptions per instance-hour.",
-)
-grace_option = click.option(
-    "--grace-s",
-    type=float,
-    default=120.0,
-    show_default=True,
-    help="Notice before a preempted instance dies.",
-)
+__all__ = [
+    "COST_VIEW",
+    "FORMATS",
+    "SCHEDULER_VIEW",
+    "SPEEDUP_VIEW",
+    "billing_option",
+    "grace_option",
+    "preemption_rate_option",
+    "seed_option",
+    "simulate",
+    "spot_discount_option",
+]
 
 
 @click.group(name="simulate")
@@ -164,7 +64,7 @@ def simulate() -> None:
     "--workers",
     default="1,2,4,8",
     show_default=True,
-    callback=_ints("workers"),
+    callback=int_list("workers"),
     help="Worker counts to compare, e.g. 1,2,4,8.",
 )
 @click.option("--trials", type=click.IntRange(min=1), default=1000, show_default=True)
@@ -173,7 +73,7 @@ def simulate() -> None:
     "modes",
     default="sync,async",
     show_default=True,
-    callback=_choices(MODES),
+    callback=choice_list(MODES),
     help="sync (batches of K), async (FIFO), or both.",
 )
 @click.option(
@@ -203,7 +103,7 @@ def simulate() -> None:
     "--speeds",
     default="1",
     show_default=True,
-    callback=_floats,
+    callback=float_list,
     help="Worker speed factors, cycled over workers (e.g. 1,0.5).",
 )
 @click.option(
@@ -213,25 +113,29 @@ def simulate() -> None:
     show_default=True,
     help="Worker failures per worker-hour.",
 )
-@_format
-@_wide
-@_plot
+@sweep_options
+@format_option
+@wide_option
+@plot_option
 def speedup(
     workers: list[int], trials: int, modes: list[str], duration: str, repeats: int, seed: int,
-    startup_s: float, overhead_s: float, speeds: list[float], failure_rate: float, fmt: str,
-    wide: bool, plot: str | None,
+    startup_s: float, overhead_s: float, speeds: list[float], failure_rate: float, jobs: int,
+    address: str | None, quiet: bool, fmt: str, wide: bool, plot: str | None,
 ) -> None:  # fmt: skip
     """Sync vs async makespan and speed-up for a list of worker counts."""
     from simulate import tables
 
-    table = _run(
+    progress = progress_for("speedup", quiet)
+    table = run_table(
         lambda: tables.speedup_table(
             workers, trials=trials, modes=modes, duration=duration, repeats=repeats, seed=seed,
             startup_s=startup_s, overhead_s=overhead_s, speeds=speeds,
-            faults=FaultModel(failure_rate=failure_rate),
-        )
+            faults=FaultModel(failure_rate=failure_rate), jobs=jobs, address=address,
+            progress=progress,
+        ),
+        progress,
     )  # fmt: skip
-    _emit(table, fmt, SPEEDUP_VIEW, wide)
+    emit(table, fmt, SPEEDUP_VIEW, wide)
     if plot:
         from simulate.plots import speedup_figure
 
@@ -246,11 +150,15 @@ def speedup(
     "--instances",
     default="1,10,100",
     show_default=True,
-    callback=_ints("instances"),
+    callback=int_list("instances"),
     help="Instance counts to compare.",
 )
 @click.option(
-    "--market", "markets", default="on-demand,spot", show_default=True, callback=_choices(MARKETS)
+    "--market",
+    "markets",
+    default="on-demand,spot",
+    show_default=True,
+    callback=choice_list(MARKETS),
 )
 @click.option("--trials", type=click.IntRange(min=1), default=1000, show_default=True)
 @click.option("--duration", default="constant:60", show_default=True, help="Trial durations.")
@@ -258,7 +166,7 @@ def speedup(
     "--price",
     default="0.09",
     show_default=True,
-    callback=_floats,
+    callback=float_list,
     help="On-demand USD per instance-hour; a list gives one row per price.",
 )
 @spot_discount_option
@@ -296,36 +204,41 @@ def speedup(
 @click.option(
     "--stragglers",
     default=None,
-    callback=_stragglers,
+    callback=parse_stragglers,
     help="PROBABILITY:FACTOR, e.g. 0.01:10 (1 % of trials take 10x longer).",
 )
 @click.option("--mode", type=click.Choice(MODES), default="async", show_default=True)
 @click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True)
 @seed_option
-@_format
-@_wide
-@_plot
+@sweep_options
+@format_option
+@wide_option
+@plot_option
 def cost(
     instances: list[int], markets: list[str], trials: int, duration: str, price: list[float],
     spot_discount: float, billing: str, startup_s: float, overhead_s: float,
     preemption_rate: float, grace_s: float, failure_rate: float, walltime_s: float | None,
     checkpoint_interval_s: float | None, stragglers: tuple[float, float], mode: str,
-    repeats: int, seed: int, fmt: str, wide: bool, plot: str | None,
+    repeats: int, seed: int, jobs: int, address: str | None, quiet: bool, fmt: str, wide: bool,
+    plot: str | None,
 ) -> None:  # fmt: skip
     """Time and cost per instance count and market (on-demand, spot)."""
     from simulate import tables
 
-    table = _run(
+    progress = progress_for("cost", quiet)
+    table = run_table(
         lambda: tables.cost_table(
             instances, markets=markets, trials=trials, duration=duration, price=price,
             spot_discount=spot_discount, billing=billing, startup_s=startup_s,
             overhead_s=overhead_s, preemption_rate=preemption_rate, grace_s=grace_s,
             failure_rate=failure_rate, walltime_s=walltime_s,
             checkpoint_interval_s=checkpoint_interval_s, straggler_prob=stragglers[0],
-            straggler_factor=stragglers[1], mode=mode, repeats=repeats, seed=seed,
-        )
+            straggler_factor=stragglers[1], mode=mode, repeats=repeats, seed=seed, jobs=jobs,
+            address=address, progress=progress,
+        ),
+        progress,
     )  # fmt: skip
-    _emit(table, fmt, COST_VIEW, wide)
+    emit(table, fmt, COST_VIEW, wide)
     if plot:
         from simulate.plots import cost_figure
 
@@ -361,26 +274,37 @@ def cost(
     help="Loss to reach (default: the --target-quantile of the space's final losses).",
 )
 @click.option("--target-quantile", type=float, default=0.01, show_default=True)
+@click.option(
+    "--table", "table_path", type=click.Path(dir_okay=False), default=None,
+    help="Replay the learning curves of this CSV or Parquet table (config columns, step, "
+    "loss or val_loss, time_s) instead of --curve/--epoch; sampled configurations off its "
+    "grid replay the nearest one.",
+)  # fmt: skip
 @click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
 @seed_option
-@_format
-@_wide
-@_plot
+@sweep_options
+@format_option
+@wide_option
+@plot_option
 def schedulers(
     names: str | None, workers: int, trials: int, curve: str, epoch: str, target: float | None,
-    target_quantile: float, repeats: int, seed: int, fmt: str, wide: bool, plot: str | None,
+    target_quantile: float, table_path: str | None, repeats: int, seed: int, jobs: int,
+    address: str | None, quiet: bool, fmt: str, wide: bool, plot: str | None,
 ) -> None:  # fmt: skip
-    """Time to target for random search vs SHA, ASHA and Hyperband on synthetic curves."""
+    """Time to target for random search vs SHA, ASHA and Hyperband on synthetic curves, or on
+    a table of real learning curves (--table)."""
     from simulate import tables
 
-    table = _run(
+    progress = progress_for("schedulers", quiet)
+    table = run_table(
         lambda: tables.scheduler_table(
-            _split(names) if names else None, workers=workers, trials=trials, curve=curve,
+            split_names(names) if names else None, workers=workers, trials=trials, curve=curve,
             epoch=epoch, target=target, target_quantile=target_quantile, repeats=repeats,
-            seed=seed,
-        )
+            seed=seed, table=table_path, jobs=jobs, address=address, progress=progress,
+        ),
+        progress,
     )  # fmt: skip
-    _emit(table, fmt, SCHEDULER_VIEW, wide)
+    emit(table, fmt, SCHEDULER_VIEW, wide)
     if plot:
         from simulate.plots import scheduler_figure
 

@@ -10,8 +10,11 @@ from __future__ import annotations
 import abc
 import math
 import numbers
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
+
+from sortedcontainers import SortedList
 
 from daskhpo.schedulers.base import Scheduler
 from daskhpo.trial import Decision, Suggestion, Trial, TrialStatus
@@ -147,20 +150,32 @@ def hyperband_table(max_resource: float, eta: float, min_resource: float = 1.0) 
     return brackets
 
 
-@dataclass
 class Rung:
-    """Values recorded at one resource level; lower ``key`` is better (see ``sort_key``)."""
+    """Values recorded at one resource level; lower ``key`` is better (see ``sort_key``).
 
-    level: float
-    values: dict[int, float] = field(default_factory=dict)
-    promoted: set[int] = field(default_factory=set)
+    The ``(key, trial id)`` pairs are kept in a sorted list, so a rank or the top of the
+    rung costs O(log n) per decision instead of a pass over every recorded trial.
+    """
+
+    def __init__(self, level: float) -> None:
+        self.level = level
+        self.values: dict[int, float] = {}
+        self.promoted: set[int] = set()
+        self._ranked: Any = SortedList()  # of (key, trial_id), best first
+
+    def __repr__(self) -> str:
+        return f"Rung(level={self.level!r}, recorded={len(self.values)})"
 
     def record(self, trial_id: int, key: float) -> None:
+        old = self.values.get(trial_id)
+        if old is not None:
+            self._ranked.remove((old, trial_id))
         self.values[trial_id] = key
+        self._ranked.add((key, trial_id))
 
     def better_count(self, key: float) -> int:
         """How many recorded trials are strictly better than ``key``."""
-        return sum(1 for v in self.values.values() if v < key)
+        return int(self._ranked.bisect_left((key,)))  # (key,) sorts before every (key, id)
 
     def continues(self, trial_id: int, eta: float) -> bool:
         """The stopping rule: fewer than ``n / eta`` recorded trials are better than this one.
@@ -171,12 +186,19 @@ class Rung:
 
     def ranked(self) -> list[int]:
         """Recorded trials, best first (ties by trial id)."""
-        return sorted(self.values, key=lambda t: (self.values[t], t))
+        return [tid for _, tid in self._ranked]
+
+    def iter_promotable(self, eta: float) -> Iterator[int]:
+        """Trials in the top ``floor(n / eta)`` not yet promoted, best first, lazily (a caller
+        that takes the first suitable one pays for what it looks at, not for the rung)."""
+        k = math.floor(len(self.values) / eta + _TOL)
+        for _, tid in self._ranked.islice(0, k):
+            if tid not in self.promoted:
+                yield tid
 
     def promotable(self, eta: float) -> list[int]:
         """Trials in the top ``floor(n / eta)`` not yet promoted, best first."""
-        k = math.floor(len(self.values) / eta + _TOL)
-        return [t for t in self.ranked()[:k] if t not in self.promoted]
+        return list(self.iter_promotable(eta))
 
 
 def sort_key(value: float, mode: str) -> float:

@@ -97,7 +97,7 @@ class ASHAScheduler(MultiFidelityScheduler):
         """Resume the best paused trial in the top of a rung, highest rung first."""
         for rungs in self.brackets:
             for index in range(len(rungs) - 1, -1, -1):
-                for trial_id in rungs[index].promotable(self.reduction_factor):
+                for trial_id in rungs[index].iter_promotable(self.reduction_factor):
                     if trial_id not in self._paused:
                         continue  # still on its way to pausing, or finished
                     rungs[index].promoted.add(trial_id)

@@ -10,10 +10,11 @@ of them. This is the rule of Vizier and of Ray Tune's ``MedianStoppingRule``; Op
 from __future__ import annotations
 
 import bisect
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
+from sortedcontainers import SortedList
 
 from daskhpo.schedulers._rungs import (
     MultiFidelityScheduler,
@@ -32,13 +33,21 @@ class _History:
     sums: list[float] = field(default_factory=list)
     best: float = float("inf")
 
-    def add(self, resource: float, key: float) -> None:
+    def add(self, resource: float, key: float) -> tuple[float, float]:
+        """Record a report; returns the span ``[low, high]`` of resources whose running mean
+        may have changed (so the peer index updates only those levels)."""
+        old_last = self.resources[-1] if self.resources else None
         cut = bisect.bisect_left(self.resources, resource)
         if cut < len(self.resources):  # the trial went back (restarted without checkpoint)
             del self.resources[cut:], self.sums[cut:]
         self.resources.append(resource)
         self.sums.append((self.sums[-1] if self.sums else 0.0) + key)
         self.best = min(self.best, key)
+        if old_last is None:
+            return resource, resource
+        if old_last < resource:
+            return math.nextafter(old_last, math.inf), resource
+        return resource, old_last
 
     def running_mean(self, resource: float) -> float | None:
         """The mean of the values reported up to ``resource``, if the trial got that far."""
@@ -46,6 +55,75 @@ class _History:
             return None
         count = bisect.bisect_right(self.resources, resource)
         return self.sums[count - 1] / count if count else None
+
+
+class _PeerMeans:
+    """For each resource level judged so far, the running means of every trial that reached
+    it, sorted, so a median of peers costs O(log n) (NaN means are counted apart: a NaN
+    peer makes the median NaN, as numpy's would be).
+
+    A level is indexed the first time a report is judged at it (one pass over the trials);
+    after that each report updates only the levels its trial's history changed at, usually
+    one. Resources on a fixed grid (epochs, steps) keep the levels few.
+    """
+
+    def __init__(self) -> None:
+        self._levels: Any = SortedList()
+        self._means: dict[float, Any] = {}  # level -> SortedList of (mean, trial_id)
+        self._nan: dict[float, set[int]] = {}  # level -> trials whose mean there is NaN
+        self._entry: dict[int, dict[float, float]] = {}  # trial -> level -> mean put there
+
+    def _put(self, level: float, trial_id: int, mean: float | None) -> None:
+        entries = self._entry.setdefault(trial_id, {})
+        old = entries.pop(level, None)
+        if old is not None:
+            if math.isnan(old):
+                self._nan[level].discard(trial_id)
+            else:
+                self._means[level].remove((old, trial_id))
+        if mean is None:
+            return
+        entries[level] = mean
+        if math.isnan(mean):
+            self._nan[level].add(trial_id)
+        else:
+            self._means[level].add((mean, trial_id))
+
+    def changed(self, trial_id: int, history: _History, low: float, high: float) -> None:
+        """The trial's running means at levels in ``[low, high]`` may have changed."""
+        for level in list(self._levels.irange(low, high)):
+            self._put(level, trial_id, history.running_mean(level))
+
+    def index(self, level: float, histories: dict[int, _History]) -> None:
+        """Start keeping ``level`` (if new): every trial's running mean there."""
+        if level in self._means:
+            return
+        self._levels.add(level)
+        self._means[level] = SortedList()
+        self._nan[level] = set()
+        for trial_id, history in histories.items():
+            self._put(level, trial_id, history.running_mean(level))
+
+    def median_without(self, level: float, trial_id: int) -> tuple[int, float]:
+        """How many other trials reached ``level``, and the median of their running means
+        (the mean of the two middle ones for an even count, as ``numpy.median``)."""
+        means, nan = self._means[level], self._nan[level]
+        own = self._entry.get(trial_id, {}).get(level)
+        skip = None if own is None or math.isnan(own) else means.index((own, trial_id))
+        count = len(means) - (skip is not None) + len(nan) - (trial_id in nan)
+        if count == 0:
+            return 0, math.nan
+        if len(nan) - (trial_id in nan) > 0:
+            return count, math.nan
+
+        def at(k: int) -> float:
+            if skip is not None and k >= skip:
+                k += 1
+            return float(means[k][0])
+
+        half = count // 2
+        median = at(half) if count % 2 else (at(half - 1) + at(half)) / 2
+        return count, median
 
 
 class MedianStoppingScheduler(MultiFidelityScheduler):
@@ -77,6 +155,7 @@ class MedianStoppingScheduler(MultiFidelityScheduler):
                 f"{self.max_resource:g}; lower grace_period or raise max_resource"
             )
         self._history: dict[int, _History] = {}
+        self._peers = _PeerMeans()
 
     def suggest(self, trial_id: int, now: float, *, allow_new: bool) -> Suggestion | None:
         if not allow_new:
@@ -93,11 +172,12 @@ class MedianStoppingScheduler(MultiFidelityScheduler):
         if key is None:
             return Decision.CONTINUE
         history = self._history.setdefault(trial.trial_id, _History())
-        history.add(resource, key)
+        low, high = history.add(resource, key)
+        self._peers.changed(trial.trial_id, history, low, high)
         if resource < self.grace_period:
             return Decision.CONTINUE
-        means = (h.running_mean(resource) for t, h in self._history.items() if t != trial.trial_id)
-        peers = [m for m in means if m is not None]
-        if len(peers) < self.min_samples:
+        self._peers.index(resource, self._history)
+        peers, median = self._peers.median_without(resource, trial.trial_id)
+        if peers < self.min_samples:
             return Decision.CONTINUE
-        return Decision.STOP if history.best > float(np.median(peers)) else Decision.CONTINUE
+        return Decision.STOP if history.best > median else Decision.CONTINUE
