@@ -1,8 +1,14 @@
 """Objectives for the fault-tolerance tests: they sleep, checkpoint, and leave evidence.
 
-Each trial keeps ``state.json`` (the next step to run) in its checkpoint directory, appends
-one line per executed step to ``steps.log`` and one line per completion to ``done.log``, so
-tests can tell what really ran, how often, and whether a resubmitted attempt resumed.
+:func:`checkpointed` keeps ``state.json`` (the next step to run) in its checkpoint directory,
+appends one line per executed step to ``steps.log`` and one line per completion to
+``done.log``, so tests can tell what really ran, how often, and whether a resubmitted attempt
+resumed. It never reports, so nothing can stop it early.
+
+:func:`stepped` reports after every step, so a stop or a cancel reaches it at the next step.
+Its checkpoint is its step log: one ``attempt step`` line per step, appended with a single
+write, so the log is never out of step with the checkpoint, even under SIGKILL. When a report
+raises (the driver stopped or cancelled the attempt) it appends ``attempt stopped`` first.
 """
 
 from __future__ import annotations
@@ -10,9 +16,13 @@ from __future__ import annotations
 import json
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 import daskhpo as dh
+
+#: The step log of :func:`stepped`, in each trial's checkpoint directory.
+STEP_LOG = "steps.log"
 
 
 def checkpointed(config: dict[str, Any]) -> dict[str, Any]:
@@ -30,4 +40,51 @@ def checkpointed(config: dict[str, Any]) -> dict[str, Any]:
         os.replace(partial, state_file)
     with (ckpt / "done.log").open("a") as log:
         log.write("done\n")
+    return {"loss": float(config["x"]) ** 2, "resumed_from": start, "ran": steps - start}
+
+
+def _append(path: Path, line: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line.encode())  # one write: a line is there whole or not at all
+    finally:
+        os.close(fd)
+
+
+def read_steps(path: Path) -> list[tuple[int, int]]:
+    """``(attempt, step)`` of each step the log of :func:`stepped` holds, in order."""
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        attempt, what = line.split()
+        if what != "stopped":
+            out.append((int(attempt), int(what)))
+    return out
+
+
+def read_stops(path: Path) -> list[int]:
+    """The attempts that the log of :func:`stepped` says were stopped at a report."""
+    if not path.exists():
+        return []
+    lines = (line.split() for line in path.read_text().splitlines())
+    return [int(attempt) for attempt, what in lines if what == "stopped"]
+
+
+def stepped(config: dict[str, Any]) -> dict[str, Any]:
+    """``steps`` steps of ``step_time`` s each, a report and a checkpoint after each."""
+    ctx = dh.current_trial()
+    attempt = ctx.attempt if ctx is not None else 0
+    log = dh.checkpoint_dir() / STEP_LOG
+    done = read_steps(log)
+    start = done[-1][1] + 1 if done else 0
+    steps = int(config["steps"])
+    for step in range(start, steps):
+        time.sleep(float(config["step_time"]))
+        _append(log, f"{attempt} {step}\n")
+        try:
+            dh.report(step + 1, loss=float(config["x"]) ** 2 + 1.0 / (step + 1))
+        except dh.TrialStopped:
+            _append(log, f"{attempt} stopped\n")
+            raise
     return {"loss": float(config["x"]) ** 2, "resumed_from": start, "ran": steps - start}

@@ -8,19 +8,23 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 import daskhpo as dh
 from daskhpo.experiment.journal import Journal, read_journal
+from simulate.runner import run_search
+from simulate.workloads import DurationWorkload
 from tests import ft_objectives, objectives
+from tests.ft_objectives import read_steps, read_stops
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -112,41 +116,134 @@ def test_user_failures_are_retried_up_to_max_retries(dask_client, tmp_path):
     assert "RuntimeError: negative x" in failed[-1]["error"]
 
 
+# --------------------------------------------------------------------------- interrupted searches
+
+#: 2 s trials of 20 steps that report and checkpoint after each step.
+STEPPED = {"x": dh.uniform(-1, 1), "steps": 20, "step_time": 0.1}
+#: How long a test waits for each stage before it fails (a wait limit, not a measurement).
+PATIENCE_S = 90.0
+
+
+def _step_log(exp: Path, trial_id: int) -> Path:
+    return exp / "trials" / f"trial_{trial_id:05d}" / ft_objectives.STEP_LOG
+
+
+def _wait_for(what: str, condition: Callable[[], bool], proc: Any = None) -> None:
+    """Poll ``condition`` until it holds; fail the test after PATIENCE_S or if ``proc`` ends."""
+    deadline = time.monotonic() + PATIENCE_S
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        if proc is not None and proc.poll() is not None:
+            pytest.fail(f"the driver ended (exit {proc.returncode}) before {what}")
+        time.sleep(0.05)
+    pytest.fail(f"not within {PATIENCE_S:g} s: {what}")
+
+
+def _mid_search(exp: Path) -> bool:
+    """A trial in flight has checkpointed a step, and trials remain to be created."""
+    if not (exp / "journal.jsonl").exists():
+        return False
+    records = _journal(exp)
+    ended = {r["trial_id"] for r in records if r["event"] in ("completed", "failed", "stopped")}
+    started = {r["trial_id"] for r in records if r["event"] == "started"}
+    return any(read_steps(_step_log(exp, t)) for t in started - ended)
+
+
+def _reference_configs(space: dict[str, Any], trials: int, seed: int) -> dict[int, dict]:
+    """The configurations an uninterrupted search with this seed tries (on the simulator)."""
+    run = run_search(
+        DurationWorkload("constant:1"), cluster=2, space=space, num_trials=trials, seed=seed
+    )
+    return {t.trial_id: t.config for t in run.tuner.trials.values()}
+
+
+def check_resumed(
+    exp: Path, space: dict[str, Any], trials: int, seed: int, *, cancelled: bool
+) -> None:
+    """What an interrupted, then resumed, search must show in its journal and step logs.
+
+    ``cancelled``: the interruption cancelled the attempts in flight (time budget, Ctrl-C),
+    so each of them must have been told to stop at a report; else they were killed.
+    """
+    records = _journal(exp)
+    resume_at = [i for i, r in enumerate(records) if r["event"] == "resume"]
+    assert len(resume_at) == 1, "one resume, journaled"
+    first = records[: resume_at[0]]
+    steps = int(space["steps"])
+    # Every trial completed exactly once; every step of it ran exactly once, in order.
+    completed = {r["trial_id"]: r for r in records if r["event"] == "completed"}
+    assert sorted(r["trial_id"] for r in records if r["event"] == "completed") == list(
+        range(trials)
+    )
+    for trial_id in range(trials):
+        logged = read_steps(_step_log(exp, trial_id))
+        assert [s for _, s in logged] == list(range(steps)), f"trial {trial_id}: {logged}"
+    # The attempts in flight at the interruption stopped early; the next attempt of each went
+    # on from the checkpoint (at least as far as the driver had heard).
+    ended = {
+        (r["trial_id"], r["attempt"])
+        for r in first
+        if r["event"] in ("completed", "failed", "stopped", "paused", "lost")
+    }
+    in_flight = {(r["trial_id"], r["attempt"]) for r in first if r["event"] == "started"} - ended
+    assert in_flight, "the interruption found trials running"
+    heard: dict[tuple[int, int], float] = {}
+    for r in first:
+        if r["event"] == "reported":
+            key = (r["trial_id"], r["attempt"])
+            heard[key] = max(heard.get(key, 0.0), float(r["step"]))
+    assert any(heard.get(key, 0) > 0 for key in in_flight), "a running trial had reported"
+    stopped_at = {(r["trial_id"], r["attempt"]) for r in first if r["event"] == "cancelled"}
+    for trial_id, attempt in in_flight:
+        log = _step_log(exp, trial_id)
+        ran = [s for a, s in read_steps(log) if a == attempt]
+        assert len(ran) < steps, f"trial {trial_id} attempt {attempt} ran to the end"
+        final = completed[trial_id]
+        assert final["attempt"] > attempt
+        assert final["metrics"]["resumed_from"] >= heard.get((trial_id, attempt), 0)
+        before = sum(1 for a, _ in read_steps(log) if a < final["attempt"])
+        assert final["metrics"]["resumed_from"] == before  # where its checkpoint left off
+        if cancelled:
+            assert (trial_id, attempt) in stopped_at
+            assert attempt in read_stops(log), f"the cancel never reached trial {trial_id}"
+    assert any(completed[t]["metrics"]["resumed_from"] > 0 for t, _ in in_flight)
+    # Trials created after the resume are those an uninterrupted search would have created.
+    created = {r["trial_id"]: r["config"] for r in records if r["event"] == "created"}
+    created_first = {r["trial_id"] for r in first if r["event"] == "created"}
+    assert len(created_first) < trials, "trials were left to create after the resume"
+    assert created == _reference_configs(space, trials, seed)
+
+
 def test_time_budget_cancels_and_resume_finishes_the_count(dask_client, tmp_path):
-    space = {"x": dh.uniform(-1, 1), "steps": 10, "step_time": 0.1}
+    trials = 8
     first = dh.tune(
-        ft_objectives.checkpointed,
-        space,
+        ft_objectives.stepped,
+        STEPPED,
         metric="loss",
-        num_trials=6,
+        num_trials=trials,
         seed=3,
         client=dask_client,
         experiment_dir=tmp_path,
         time_budget=1.5,
+        queue_depth=0,  # no trial created ahead of a free slot: some are left to create
+        progress=False,
     )
     assert "time budget" in str(first.stop_reason)
-    assert first.count("COMPLETED") < 6
     assert first.count("CANCELLED") >= 1
     second = dh.tune(
-        ft_objectives.checkpointed,
-        space,
+        ft_objectives.stepped,
+        STEPPED,
         metric="loss",
-        num_trials=6,
+        num_trials=trials,
         client=dask_client,
         experiment_dir=tmp_path,
         resume=True,
+        queue_depth=0,
+        progress=False,
     )
-    assert second.count("COMPLETED") == 6
-    assert len(second.trials) == 6
-    # Same seed from the journal: the configurations of the first run are kept.
-    before = {t.trial_id: t.config for t in first.trials_list}
-    after = {t.trial_id: t.config for t in second.trials_list}
-    assert all(after[i] == cfg for i, cfg in before.items())
-    # Trials completed in the first run did not run again.
-    for t in first.trials_list:
-        if t.status is dh.TrialStatus.COMPLETED:
-            done = tmp_path / "trials" / f"trial_{t.trial_id:05d}" / "done.log"
-            assert done.read_text().count("done") == 1
+    assert second.count("COMPLETED") == trials
+    check_resumed(tmp_path, STEPPED, trials, seed=3, cancelled=True)
 
 
 def test_resume_refuses_a_changed_space_or_a_non_experiment(dask_client, tmp_path):
@@ -191,94 +288,93 @@ def test_resume_refuses_a_changed_space_or_a_non_experiment(dask_client, tmp_pat
         )
 
 
-EXPERIMENT_YAML = """
-objective: tests.ft_objectives:checkpointed
-space:
-  x: {uniform: [-1, 1]}
-  steps: 6
-  step_time: 0.1
-metric: loss
-num_trials: 12
-seed: 5
-cluster: {local: {n_workers: 2}}
-"""
+def _experiment_yaml(trials: int, cluster: str) -> str:
+    """An experiment file for :func:`ft_objectives.stepped` without a seed: the search draws
+    one and saves it, and a resume must use the saved one."""
+    return (
+        "objective: tests.ft_objectives:stepped\n"
+        "space:\n"
+        "  x: {uniform: [-1, 1]}\n"
+        f"  steps: {STEPPED['steps']}\n"
+        f"  step_time: {STEPPED['step_time']}\n"
+        "metric: loss\n"
+        f"num_trials: {trials}\n"
+        "queue_depth: 0\n"
+        f"cluster: {cluster}\n"
+    )
+
+
+CLI = [sys.executable, "-m", "daskhpo.cli.main"]
+CLI_ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def _saved_seed(exp: Path) -> int:
+    return int(json.loads((exp / "experiment.json").read_text())["seed"])
 
 
 @pytest.mark.slow
 def test_daskhpo_run_killed_midway_then_daskhpo_resume_finishes_without_reruns(tmp_path):
-    (tmp_path / "experiment.yaml").write_text(EXPERIMENT_YAML)
+    trials = 10
+    (tmp_path / "experiment.yaml").write_text(_experiment_yaml(trials, "{local: {n_workers: 2}}"))
     exp = tmp_path / "exp"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "daskhpo.cli.main"]
     proc = subprocess.Popen(
-        [*command, "run", str(tmp_path / "experiment.yaml"), "--dir", str(exp), "--quiet"],
+        [*CLI, "run", str(tmp_path / "experiment.yaml"), "--dir", str(exp), "--quiet"],
         cwd=tmp_path,
-        env=env,
+        env=CLI_ENV,
         start_new_session=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            done = (
-                [r for r in _journal(exp) if r["event"] == "completed"]
-                if (exp / "journal.jsonl").exists()
-                else []
-            )
-            if len(done) >= 3:
-                break
-            time.sleep(0.05)
-        else:
-            pytest.fail("the driver completed no trials within 90 s")
+        _wait_for("a running trial checkpointed a step", lambda: _mid_search(exp), proc)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # the driver and its workers die together
         proc.wait()
-    completed_before = {r["trial_id"] for r in _journal(exp) if r["event"] == "completed"}
-    assert 3 <= len(completed_before) < 12
     resumed = subprocess.run(
-        [*command, "resume", str(exp), "--quiet"],
+        [*CLI, "resume", str(exp), "--quiet"],
         cwd=tmp_path,
-        env=env,
+        env=CLI_ENV,
         capture_output=True,
         text=True,
         timeout=180,
     )
     assert resumed.returncode == 0, resumed.stderr
-    completed = [r["trial_id"] for r in _journal(exp) if r["event"] == "completed"]
-    assert sorted(completed) == list(range(12))  # each exactly once, across both runs
-    for trial_id in completed_before:
-        done = exp / "trials" / f"trial_{trial_id:05d}" / "done.log"
-        assert done.read_text().count("done") == 1, f"trial {trial_id} ran again"
-    assert "resume" in [r["event"] for r in _journal(exp)]
+    check_resumed(exp, STEPPED, trials, _saved_seed(exp), cancelled=False)
     status = subprocess.run(
-        [*command, "status", str(exp)],
+        [*CLI, "status", str(exp)],
         cwd=tmp_path,
-        env=env,
+        env=CLI_ENV,
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert status.returncode == 0
-    assert "12" in status.stdout
+    assert str(trials) in status.stdout
 
 
-@settings(max_examples=60, deadline=None)
-@given(cut=st.integers(min_value=0, max_value=10_000))
-def test_truncated_journal_leaves_a_readable_prefix(tmp_path_factory, cut):
+@settings(max_examples=100, deadline=None)
+@given(data=st.data())
+def test_truncated_journal_leaves_a_readable_prefix(tmp_path_factory, data):
     path = tmp_path_factory.mktemp("j") / "journal.jsonl"
     journal = Journal(path)
     for i in range(20):
         journal.write("reported", trial_id=i, time=i * 0.5, metrics={"loss": 1.0 / (i + 1)})
     journal.close()
-    data = path.read_bytes()
-    cut = min(cut, len(data))
-    path.write_bytes(data[:cut])
+    whole = path.read_bytes()
+    cut = data.draw(st.integers(min_value=0, max_value=len(whole) - 1), label="cut")
+    event("cut at a line end" if cut == 0 or whole[cut - 1 : cut] == b"\n" else "cut in a line")
+    path.write_bytes(whole[:cut])  # a driver killed in the middle of a write
     records = list(read_journal(path))
-    complete_lines = data[:cut].count(b"\n")
-    assert len(records) == complete_lines
+    complete_lines = whole[:cut].count(b"\n")
+    assert len(records) == complete_lines  # the torn line is left out, nothing else
     assert [r["trial_id"] for r in records] == list(range(complete_lines))
-    assert json.loads(data.splitlines()[0])["event"] == "reported"
+    assert all(r["event"] == "reported" for r in records)
+    # A journal appended to after the tear still reads every whole record before it.
+    with path.open("ab") as f:
+        f.write(b"\n" + whole.splitlines(keepends=True)[-1])
+    assert [r["trial_id"] for r in read_journal(path)][:complete_lines] == list(
+        range(complete_lines)
+    )
 
 
 def test_objective_the_workers_cannot_import_fails_before_any_trial(
@@ -305,61 +401,49 @@ def test_objective_the_workers_cannot_import_fails_before_any_trial(
     assert len(dask_client.scheduler_info()["workers"]) == 2
 
 
-INTERRUPTED_DRIVER = textwrap.dedent(
-    """
-    import sys
-    import daskhpo as dh
-    from tests import ft_objectives
-
-    result = dh.tune(ft_objectives.checkpointed,
-                     {"x": dh.uniform(-1, 1), "steps": 6, "step_time": 0.1},
-                     metric="loss", num_trials=10, seed=2, experiment_dir=sys.argv[1],
-                     cluster={"local": {"n_workers": 2}}, progress=False)
-    print("INTERRUPTED" if result.interrupted else "FINISHED", result.count("COMPLETED"))
-    """
-)
-
-
 @pytest.mark.slow
 def test_ctrl_c_cancels_running_trials_and_the_search_resumes(dask_client, tmp_path):
+    """SIGINT to ``daskhpo run`` on a cluster that outlives it: the running trials must be
+    told to stop (closing the driver's own cluster would hide a cancel that never arrives)."""
+    trials = 10
+    address = dask_client.scheduler.address
+    (tmp_path / "experiment.yaml").write_text(_experiment_yaml(trials, f"'{address}'"))
     exp = tmp_path / "exp"
     proc = subprocess.Popen(
-        [sys.executable, "-c", INTERRUPTED_DRIVER, str(exp)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        [*CLI, "run", str(tmp_path / "experiment.yaml"), "--dir", str(exp), "--quiet"],
+        cwd=tmp_path,
+        env=CLI_ENV,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         text=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if (exp / "journal.jsonl").exists() and sum(
-                r["event"] == "completed" for r in _journal(exp)
-            ) >= 2:
-                break
-            time.sleep(0.05)
+        _wait_for("a running trial checkpointed a step", lambda: _mid_search(exp), proc)
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=60)
+        _, err = proc.communicate(timeout=PATIENCE_S)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 0
-    assert out.startswith("INTERRUPTED")
+            pytest.fail(f"daskhpo run did not end within {PATIENCE_S:g} s of SIGINT")
+    assert proc.returncode == 130, err
     events = [r["event"] for r in _journal(exp)]
     assert "interrupted" in events
     assert events[-1] == "end"
-    assert "cancelled" in events
     assert (exp / "trials.csv").exists()
     result = dh.tune(
-        ft_objectives.checkpointed,
-        {"x": dh.uniform(-1, 1), "steps": 6, "step_time": 0.1},
+        ft_objectives.stepped,
+        STEPPED,
         metric="loss",
-        num_trials=10,
+        num_trials=trials,
         client=dask_client,
         experiment_dir=exp,
         resume=True,
+        queue_depth=0,
+        progress=False,
     )
-    assert result.count("COMPLETED") == 10
+    assert result.count("COMPLETED") == trials
+    check_resumed(exp, STEPPED, trials, _saved_seed(exp), cancelled=True)
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ import pytest
 import daskhpo as dh
 from daskhpo.display import plots
 from daskhpo.experiment.journal import Journal, read_journal
+from simulate import tables
 from tests import objectives
 
 pytest.importorskip("matplotlib")
@@ -131,7 +132,6 @@ def test_csv_files_alone_are_enough(search, tmp_path):
 
 
 def test_speedup_and_cost_tables_from_the_simulator(tmp_path):
-    tables = pytest.importorskip("simulate.tables")
     speedup = tables.speedup_table([1, 2, 4], trials=60, repeats=2, seed=0)
     fig = plots.plot_speedup(speedup, path=tmp_path / "speedup.png")
     _png(tmp_path / "speedup.png")
@@ -225,7 +225,6 @@ def test_value_axis(values, mode, kind):
 
 
 def test_the_cost_chart_labels_its_values_range(tmp_path):
-    tables = pytest.importorskip("simulate.tables")
     cost = tables.cost_table([1, 10], trials=100, duration="constant:60", price=[0.09, 0.9])
     fig = plots.plot_cost(cost, path=tmp_path / "cost.png")
     (ax,) = fig.axes

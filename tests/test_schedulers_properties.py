@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings, target
 from hypothesis import strategies as st
 
 import daskhpo as dh
@@ -116,6 +116,8 @@ run_params = st.fixed_dictionaries(
 def test_asha_promotes_only_from_the_top_of_a_rung(rungs, run):
     probe = PromotionProbe(**rungs)
     tuner, backend, _ = _probe_run(probe, max_resource=rungs["max_resource"], **run)
+    event("promoted" if probe.promotions else "no promotion")
+    target(float(probe.promotions), label="promotions")
     assert probe.violations == []
     assert len(tuner.trials) <= run["num_trials"]
     for trial_id in {t for t, _, _ in backend.executed}:  # no epoch ever ran twice
@@ -128,8 +130,27 @@ def test_asha_promotes_only_from_the_top_of_a_rung(rungs, run):
 def test_asha_stopping_continues_exactly_the_top_of_a_rung(rungs, run):
     probe = StoppingProbe(**rungs)
     tuner, _, _ = _probe_run(probe, max_resource=rungs["max_resource"], **run)
+    event("judged at a rung" if probe.judged else "never reached a rung")
+    target(float(probe.judged), label="rung decisions")
     assert probe.violations == []
     assert len(tuner.trials) <= run["num_trials"]
+
+
+def test_the_rung_probes_see_promotions_and_stops():
+    """The properties above check decisions; on this search there are many of both kinds."""
+    rungs = {"reduction_factor": 2, "min_resource": 1, "max_resource": 8}
+    run = {"workers": 2, "num_trials": 24, "seed": 0}
+    promoting = PromotionProbe(**rungs)
+    _probe_run(promoting, max_resource=8, **run)
+    assert promoting.promotions >= 5
+    assert promoting.violations == []
+    stopping = StoppingProbe(**rungs)
+    tuner, _, _ = _probe_run(stopping, max_resource=8, **run)
+    assert stopping.judged >= 24
+    assert stopping.violations == []
+    statuses = [t.status for t in tuner.trials.values()]
+    assert TrialStatus.STOPPED in statuses
+    assert TrialStatus.COMPLETED in statuses
 
 
 SCHEDULERS = {

@@ -200,7 +200,6 @@ def test_constant_durations_give_exactly_k_fold_speedup(workers):
 
 
 def test_asha_on_curves_stops_losers_and_reports_are_checkpoints():
-    pytest.importorskip("daskhpo.schedulers.asha")
     epoch = 3.0
     run = run_search(
         CurveWorkload("power:steps=27,noise=0.01", f"constant:{epoch}", seed=0),
@@ -221,7 +220,6 @@ def test_asha_on_curves_stops_losers_and_reports_are_checkpoints():
 
 
 def test_promotion_resumes_paused_trials_without_redoing_epochs():
-    pytest.importorskip("daskhpo.schedulers.asha")
     run = run_search(
         CurveWorkload("power:steps=9", "constant:1", seed=0),
         cluster=3,

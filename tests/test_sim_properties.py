@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import itertools
 
-from hypothesis import given, settings
+import pytest
+from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
 from daskhpo.trial import TrialStatus
@@ -87,11 +88,40 @@ def test_invariants_without_faults(p):
     assert _fingerprint(_run(p)) == _fingerprint(run)
 
 
-@settings(max_examples=25, deadline=None)
-@given(searches, st.sampled_from([None, 5.0]))
+faulty_searches = st.fixed_dictionaries(
+    {
+        "workers": st.integers(1, 4),
+        "trials": st.integers(5, 30),
+        "spec": st.sampled_from(SPECS),
+        "seed": st.integers(0, 2**32),
+        "scheduler": st.sampled_from(["fifo", "batch"]),
+        "speeds": st.sampled_from([(1.0,), (1.0, 0.5), (2.0, 1.0, 0.25)]),
+        "overhead": st.just(0.0),  # every second of an attempt is work: losses can be counted
+    }
+)
+#: Worker failures per worker-hour: a failure every 36 s of a worker's life on average, so
+#: that trials of about 10 s are lost often, and still finish.
+FAILURE_RATE = 100.0
+
+
+def _work(run: SimRun, speeds: tuple[float, ...]) -> dict[int, list[tuple[str, float]]]:
+    """Each trial's attempts as (outcome, seconds of work at speed 1), in order."""
+    out: dict[int, list[tuple[str, float]]] = {}
+    for worker, trial_id, _, start, end, outcome in sorted(
+        run.backend.segments, key=lambda s: (s[1], s[2])
+    ):
+        out.setdefault(trial_id, []).append((outcome, (end - start) * speeds[worker % len(speeds)]))
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(faulty_searches, st.sampled_from([None, 2.0, 5.0]))
 def test_invariants_with_failures(p, checkpoint):
-    faults = FaultModel(failure_rate=20.0, checkpoint_interval_s=checkpoint)
+    faults = FaultModel(failure_rate=FAILURE_RATE, checkpoint_interval_s=checkpoint)
     run = _run(p, faults)
+    lost = [s for s in run.backend.segments if s[5] == "lost"]
+    assume(lost)  # a search without a loss says nothing about losses
+    event(f"checkpoint every {checkpoint} s")
     _no_overlap(run)
     durations = DurationModel(p["spec"], seed=p["seed"] % 2**31)
     total = sum(durations(i, {}) for i in range(p["trials"]))
@@ -99,6 +129,19 @@ def test_invariants_with_failures(p, checkpoint):
     assert run.completed == p["trials"]  # losses are resubmitted until done
     returned = sorted(s[1] for s in run.backend.segments if s[5] == "returned")
     assert returned == list(range(p["trials"]))
-    lost = [s for s in run.backend.segments if s[5] == "lost"]
     assert len(lost) == sum(t.infra_failures for t in run.tuner.trials.values())
+    # What a loss costs: everything without checkpoints, less than one interval with them.
+    for trial_id, attempts in _work(run, p["speeds"]).items():
+        duration = durations(trial_id, {})
+        *losses, (outcome, last) = attempts
+        assert outcome == "returned"
+        assert all(o == "lost" for o, _ in losses)
+        kept = duration - last  # the work the returned attempt did not have to do
+        lost_work = sum(w for _, w in losses)
+        if checkpoint is None:
+            assert last == pytest.approx(duration, rel=1e-9, abs=1e-9)
+        else:
+            assert -1e-6 <= kept <= lost_work + 1e-6
+            assert abs(kept / checkpoint - round(kept / checkpoint)) < 1e-6  # at checkpoints
+            assert lost_work - kept <= len(losses) * checkpoint + 1e-6
     assert _fingerprint(_run(p, faults)) == _fingerprint(run)
