@@ -1,25 +1,28 @@
 """Read what an experiment measured: its journal reduced to per-trial timings and metrics.
 
-:func:`measure` is the one place a calibration reads an experiment directory (its settings, and
-its journal through :func:`_journal_records`); everything else works on journal records, so the
-fits never see the disk.
+:func:`measure` is the one place a calibration reads an experiment directory: its settings
+through :class:`~daskhpo.experiment.directory.ExperimentDir`, its journal through
+:class:`~daskhpo.experiment.view.ExperimentView` (the one reader of journals, so a calibration
+sees attempts exactly as ``daskhpo status`` does). The fits never see the disk.
 """
 
 from __future__ import annotations
 
 import bisect
-import json
 import math
 import statistics
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from daskhpo.errors import CalibrationError
-from daskhpo.experiment.journal import JOURNAL_NAME, read_journal
+from daskhpo import records as rec
+from daskhpo.errors import CalibrationError, ExperimentError
+from daskhpo.experiment.directory import EXPERIMENT_JSON, JOURNAL, ExperimentDir
+from daskhpo.experiment.journal import read_records
+from daskhpo.experiment.view import ExperimentView
 
 __all__ = [
     "CalibrationError",
@@ -30,10 +33,7 @@ __all__ = [
     "measure_records",
 ]
 
-_ENDS = ("completed", "stopped", "paused", "failed", "lost", "cancelled")
 _RAN = ("completed", "stopped", "paused")  # ended on their own or by a scheduler's decision
-_EXPERIMENT_JSON = "experiment.json"
-_EXPERIMENT_YAML = "experiment.yaml"
 
 
 @dataclass
@@ -104,37 +104,30 @@ def finite_number(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _read_settings(experiment_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+def _read_settings(directory: ExperimentDir) -> tuple[dict[str, Any], dict[str, Any]]:
     """``experiment.json`` (always written) and ``experiment.yaml`` (runs from the CLI)."""
-    info_path = experiment_dir / _EXPERIMENT_JSON
-    if not info_path.is_file() or not (experiment_dir / JOURNAL_NAME).is_file():
+    if not directory.is_experiment():
         raise CalibrationError(
-            f"{str(experiment_dir)!r} is not an experiment directory (it needs "
-            f"{_EXPERIMENT_JSON} and {JOURNAL_NAME}); pass the directory a search wrote"
+            f"{str(directory.path)!r} is not an experiment directory (it needs "
+            f"{EXPERIMENT_JSON} and {JOURNAL}); pass the directory a search wrote"
         )
     try:
-        info = json.loads(info_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CalibrationError(f"cannot read {info_path}: {exc}") from exc
-    if not isinstance(info, dict) or not isinstance(info.get("metric"), str):
-        raise CalibrationError(f"{info_path} does not name a metric; it was not written by daskhpo")
+        info = directory.read_info()
+    except ExperimentError as exc:
+        raise CalibrationError(str(exc)) from exc
     if not isinstance(info.get("space"), dict) or not info["space"]:
-        raise CalibrationError(f"{info_path} has no search space; it was not written by daskhpo")
+        raise CalibrationError(
+            f"{directory.info_path} has no search space; it was not written by daskhpo"
+        )
     spec: dict[str, Any] = {}
-    spec_path = experiment_dir / _EXPERIMENT_YAML
-    if spec_path.is_file():
+    if directory.spec_path.is_file():
         try:
-            loaded = yaml.safe_load(spec_path.read_text(encoding="utf-8"))
+            loaded = yaml.safe_load(directory.spec_path.read_text(encoding="utf-8"))
         except (OSError, yaml.YAMLError):
             loaded = None
         if isinstance(loaded, dict):
             spec = loaded
     return info, spec
-
-
-def _journal_records(experiment_dir: Path) -> Iterator[dict[str, Any]]:
-    """The journal's records in order: the only place a calibration reads the journal."""
-    return read_journal(experiment_dir / JOURNAL_NAME)
 
 
 def measure(experiment_dir: str | Path, *, until: float | None = None) -> Measurements:
@@ -144,12 +137,13 @@ def measure(experiment_dir: str | Path, *, until: float | None = None) -> Measur
     a search uses only what was known by then.
     """
     path = Path(experiment_dir).expanduser()
-    info, spec = _read_settings(path)
+    directory = ExperimentDir(path)
+    info, spec = _read_settings(directory)
     if until is not None and not (finite_number(until) is not None and until > 0):
         raise ValueError(f"until must be a number of seconds > 0, got {until!r}")
-    records = _journal_records(path)
+    records: Iterable[rec.Record] = read_records(directory.journal_path)
     if until is not None:
-        records = (r for r in records if (finite_number(r.get("time")) or 0.0) <= until)
+        records = (r for r in records if r.time <= until)
     data = measure_records(
         records,
         metric=info["metric"],
@@ -168,55 +162,42 @@ def measure(experiment_dir: str | Path, *, until: float | None = None) -> Measur
 
 
 def measure_records(
-    records: Iterable[Mapping[str, Any]],
+    records: Iterable[rec.Record | Mapping[str, Any]],
     *,
     metric: str,
     mode: str = "min",
     space: Mapping[str, Any],
     until: float | None = None,
 ) -> Measurements:
-    """Reduce journal records (see :mod:`daskhpo.experiment.journal`) to :class:`Measurements`."""
-    configs: dict[int, dict[str, Any]] = {}
+    """Reduce journal records (decoded, or plain mappings as in the journal) to
+    :class:`Measurements`, read through :class:`ExperimentView`."""
+    view = ExperimentView.from_records(records)
     attempts: dict[tuple[int, int], _Attempt] = {}
     finals: dict[int, float] = {}
-    last_time: float | None = None
-    end_time: float | None = None
-    for r in records:
-        event, t = r.get("event"), finite_number(r.get("time"))
-        if t is None:
-            continue
-        last_time = t if last_time is None else max(last_time, t)
-        if event == "end":
-            end_time = t
-            continue
-        if "trial_id" not in r:
-            continue
-        tid = int(r["trial_id"])
-        if event in ("created", "resumed"):
-            configs[tid] = dict(r.get("config") or configs.get(tid) or {})
-            if event == "created":
-                continue
-        number = r.get("attempt")
-        if isinstance(number, bool) or not isinstance(number, int):
-            continue
-        a = attempts.setdefault((tid, number), _Attempt(tid, number))
-        if event == "submitted":
-            a.submitted = t if a.submitted is None else a.submitted
-        elif event == "started":
-            a.started, a.worker = t, r.get("worker")
-        elif event == "reported":
-            step = finite_number(r.get("step"))
-            value = finite_number((r.get("metrics") or {}).get(metric))
-            a.reports.append((t, step if step is not None else float(len(a.reports) + 1), value))
-        elif event in _ENDS:
-            a.ended, a.outcome = t, str(event)
-            if event == "completed":
-                value = finite_number((r.get("metrics") or {}).get(metric))
+    for tid, runs in view.attempts.items():
+        for run in runs:
+            outcome = run.outcome.lower() if run.outcome is not None else None
+            attempts[(tid, run.attempt)] = _Attempt(
+                trial_id=tid,
+                attempt=run.attempt,
+                submitted=run.submitted_at,
+                started=run.started_at,
+                worker=run.worker,
+                reports=[
+                    (r.time, float(r.step), finite_number(r.metrics.get(metric)))
+                    for r in run.reports
+                ],
+                ended=run.ended_at if outcome is not None else None,
+                outcome=outcome,
+            )
+            if outcome == "completed":
+                value = finite_number(run.metrics.get(metric))
                 if value is not None:
                     finals[tid] = value
+    configs = {tid: dict(trial.config) for tid, trial in view.trials.items()}
     trials, fixed = _trial_data(configs, attempts, finals)
     gaps_queued, gaps_waiting, startup, workers = _slot_gaps(attempts.values())
-    makespan = end_time if end_time is not None else (until if until is not None else last_time)
+    makespan = view.last_time if view.ended or until is None else until
     return Measurements(
         metric=metric,
         mode=mode,
