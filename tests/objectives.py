@@ -48,3 +48,10 @@ def returns_none(config: dict[str, Any]) -> None:
 
 def returns_dict_without_metric(config: dict[str, Any]) -> dict[str, Any]:
     return {"accuracy": 0.5}
+
+
+def imports_a_missing_module(config: dict[str, Any]) -> float:
+    """An objective whose body needs a package the workers do not have."""
+    import daskhpo_test_no_such_package  # noqa: F401
+
+    return float(config["x"])

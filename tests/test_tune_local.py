@@ -207,3 +207,47 @@ def test_the_readme_quickstart_runs_as_a_script_without_a_main_guard(tmp_path, h
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Traceback" not in done.stderr, done.stderr[-3000:]
     assert "best value" in done.stdout
+
+
+def test_an_objective_importing_a_missing_module_says_which_and_how_to_fix_it(
+    dask_client, tmp_path
+):
+    result = dh.tune(
+        objectives.imports_a_missing_module,
+        {"x": dh.uniform(0, 1)},
+        metric="loss",
+        num_trials=2,
+        max_retries=0,
+        client=dask_client,
+        experiment_dir=tmp_path,
+        progress=False,
+    )
+    assert result.count("FAILED") == 2
+    for error in result.trials["error"]:
+        last = error.strip().splitlines()[-1]  # what a short view of the error shows
+        assert "imports 'daskhpo_test_no_such_package'" in last
+        assert "cannot import: install the package that provides it" in last
+        assert "pip install daskhpo_test_no_such_package" in last
+        assert "ModuleNotFoundError" in error  # the traceback stays, above
+
+
+def test_report_and_checkpoint_dir_outside_a_trial_warn_once(monkeypatch):
+    import warnings
+
+    from daskhpo.dask.worker import reporting
+
+    monkeypatch.setattr(reporting, "_WARNED", set())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for step in range(3):
+            dh.report(step, loss=1.0)
+            assert dh.checkpoint_dir().is_dir()
+    messages = [str(w.message) for w in caught]
+    assert all(w.category is UserWarning for w in caught)
+    assert len(messages) == 2, messages
+    report, checkpoint = messages  # in the order of the first calls
+    assert report.startswith("daskhpo.report() was called outside a trial")
+    assert "metrics go nowhere" in report
+    assert checkpoint.startswith("daskhpo.checkpoint_dir() was called outside a trial")
+    assert "new temporary directory" in checkpoint
+    assert {w.filename for w in caught} == {__file__}  # points at the caller's line

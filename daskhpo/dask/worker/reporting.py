@@ -19,6 +19,7 @@ import threading
 import time
 import traceback
 import uuid
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +73,19 @@ class TrialContext:
     worker: Any = None  # the Dask worker it runs on
 
 
+#: What :func:`_warn_once` has warned about in this process.
+_WARNED: set[str] = set()
+
+
+def _warn_once(what: str, message: str) -> None:
+    """A UserWarning, the first time only: a user trying an objective by hand learns that
+    ``report()`` / ``checkpoint_dir()`` do nothing useful there, without a flood."""
+    if what in _WARNED:
+        return
+    _WARNED.add(what)
+    warnings.warn(message, UserWarning, stacklevel=3)
+
+
 def current_trial() -> TrialContext | None:
     """The running attempt's context, or None outside a trial."""
     return getattr(_local, "context", None)
@@ -82,10 +96,16 @@ def checkpoint_dir() -> Path:
 
     Save checkpoints here; when a trial is resubmitted (its worker was lost, or a paused trial
     is promoted) the new attempt finds them and can continue. Outside a trial (calling the
-    objective by hand) it is a fresh temporary directory.
+    objective by hand) it is a fresh temporary directory, and the first such call warns.
     """
     ctx = current_trial()
     if ctx is None:
+        _warn_once(
+            "checkpoint_dir",
+            "daskhpo.checkpoint_dir() was called outside a trial (the objective runs by hand, "
+            "not under tune()): it returns a new temporary directory on each call, which no "
+            "later attempt resumes from. (Shown once.)",
+        )
         return Path(tempfile.mkdtemp(prefix="daskhpo-checkpoint-"))
     ctx.checkpoint_dir.mkdir(parents=True, exist_ok=True)
     return ctx.checkpoint_dir
@@ -113,10 +133,16 @@ def report(step: float, /, **metrics: Any) -> None:
 
     Raises :class:`TrialStopped` when the scheduler has decided to stop or pause the trial, or
     when the trial reached the budget it was started with (promotion schedulers). Outside a
-    trial it does nothing, so objectives can be called by hand.
+    trial it does nothing (the first such call warns), so objectives can be called by hand.
     """
     ctx = current_trial()
     if ctx is None:
+        _warn_once(
+            "report",
+            "daskhpo.report() was called outside a trial (the objective runs by hand, not "
+            "under tune()): its metrics go nowhere and no scheduler can stop the run. "
+            "(Shown once.)",
+        )
         return
     if isinstance(step, bool) or not isinstance(step, (int, float)) or not math.isfinite(step):
         raise TypeError(f"report(step, ...) needs a finite number as step, got {step!r}")
@@ -272,9 +298,9 @@ def run_attempt(
         outcome["outcome"] = "lost"
     except TrialStopped as stop:
         outcome["outcome"] = "paused" if stop.paused else "stopped"
-    except Exception:
+    except Exception as exc:
         outcome["outcome"] = "error"
-        outcome["error"] = traceback.format_exc()
+        outcome["error"] = error_text(exc, worker_address)
     finally:
         _local.context = None
         _STOP_REQUESTS.pop(key, None)
@@ -288,6 +314,34 @@ def run_attempt(
         # not measure and keep a copy nobody fetches.
         return None
     return outcome
+
+
+def error_text(exc: BaseException, worker: str) -> str:
+    """What a failed attempt's ``error`` says: the traceback, then, when the objective needs a
+    module this worker lacks, which one and how to fix it (last, where a short view of the
+    error, which keeps the last lines, still shows it)."""
+    text = "".join(traceback.format_exception(exc)).rstrip()
+    missing = _missing_module(exc)
+    if missing is not None:
+        text += (
+            f"\nThe objective (or a module it uses) imports {missing!r}, which the worker "
+            f"{worker} cannot import: install the package that provides it in the workers' "
+            "Python environment (for example `pip install "
+            f"{missing.split('.')[0]}` there), or put its directory on their PYTHONPATH."
+        )
+    return text
+
+
+def _missing_module(exc: BaseException) -> str | None:
+    """The module a ModuleNotFoundError (or one it was raised from) names, if any."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ModuleNotFoundError) and current.name:
+            return current.name
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def run_task(
