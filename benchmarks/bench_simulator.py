@@ -10,7 +10,8 @@ other load on the machine counts less, wall time shown beside it):
   Tuner: the simulator's own cost.
 * ``tuner``: FIFO random search through the real Tuner on the SimBackend (the product).
 * ``tuner 1M``: one 1,000,000-trial search through the real Tuner.
-* ``asha``: ASHA on synthetic learning curves, when an ASHA scheduler is registered.
+* ``asha``: ASHA on synthetic learning curves at N and 2N trials (medians of 3), and the ratio
+  of their times (about 2 when a rung decision costs O(log n), 4 if it were linear).
 
     python benchmarks/bench_simulator.py [--trials 200000] [--workers 1000] [--repeats 5]
 """
@@ -161,13 +162,17 @@ def main() -> None:
         )
     if "asha" in SCHEDULERS:
         m = args.asha_trials
-        cpu, wall = measure(lambda: asha_run(m, k), max(1, args.repeats // 2))
-        rows.append(("asha: ASHA on learning curves", m, cpu, wall))
-        print(
-            f"{'asha: ASHA on learning curves':42s} {m:>9,d} trials  "
-            f"{m / cpu:>10,.0f}/s cpu  {m / wall:>10,.0f}/s wall",
-            flush=True,
-        )
+        times = []
+        for count in (m, 2 * m):  # doubling the trials about doubles the time: O(log n) rungs
+            cpu, wall = measure(lambda count=count: asha_run(count, k), 3)
+            times.append(cpu)
+            rows.append((f"asha: ASHA on learning curves, {count:,d}", count, cpu, wall))
+            print(
+                f"{'asha: ASHA on learning curves':42s} {count:>9,d} trials  "
+                f"{count / cpu:>10,.0f}/s cpu  {count / wall:>10,.0f}/s wall  (median of 3)",
+                flush=True,
+            )
+        print(f"asha: time at {2 * m:,d} trials / time at {m:,d}: {times[1] / times[0]:.2f}")
     else:
         print("asha: no ASHA scheduler registered; skipped")
     floor_rate = rows[0][1] / rows[0][2]

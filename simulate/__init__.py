@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from simulate.plan import PlanResult, recommend, simulate_plan
     from simulate.runner import SimRun, run_search
     from simulate.tables import cost_table, scheduler_table, speedup_table
+    from simulate.tabulated import TabulatedWorkload
     from simulate.workloads import DurationModel, DurationWorkload
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "Pricing",
     "SimBackend",
     "SimRun",
+    "TabulatedWorkload",
     "cost_table",
     "recommend",
     "run_search",
@@ -72,6 +74,7 @@ _EXPORTS = {
     "cost_table": "simulate.tables",
     "scheduler_table": "simulate.tables",
     "speedup_table": "simulate.tables",
+    "TabulatedWorkload": "simulate.tabulated",
     "DurationModel": "simulate.workloads",
     "DurationWorkload": "simulate.workloads",
 }

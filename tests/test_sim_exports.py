@@ -26,6 +26,7 @@ PUBLIC = [
     "Pricing",
     "SimBackend",
     "SimRun",
+    "TabulatedWorkload",
     "cost_table",
     "recommend",
     "run_search",

@@ -4,6 +4,8 @@ progress line shows only on a terminal."""
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -76,3 +78,26 @@ def test_progress_line_only_on_a_terminal_and_not_when_quiet():
         silent(1, 2)
         silent.close()
         assert stream.getvalue() == ""
+
+
+def test_the_sweep_runner_and_the_commands_do_not_import_distributed():
+    code = (
+        "import sys, simulate.sweep, simulate.tables, simulate.cli, simulate.tabulated; "
+        "print('distributed' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_address_runs_the_table_on_a_dask_cluster_with_the_same_result():
+    from distributed import LocalCluster
+
+    sched = {"trials": 30, "repeats": 2, "workers": 3}
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster:
+        remote = scheduler_table(["fifo", "asha"], **sched, address=cluster.scheduler_address)
+    assert remote.equals(scheduler_table(["fifo", "asha"], **sched))
+
+
+def test_address_with_no_scheduler_there_is_a_clear_error():
+    with pytest.raises(ConfigError, match=r"no Dask scheduler answers at 'tcp://127.0.0.1:1'"):
+        run_all(_square, [1, 2], address="tcp://127.0.0.1:1")
