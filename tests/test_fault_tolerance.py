@@ -141,13 +141,13 @@ def _wait_for(what: str, condition: Callable[[], bool], proc: Any = None) -> Non
 
 
 def _mid_search(exp: Path) -> bool:
-    """A trial in flight has checkpointed a step, and trials remain to be created."""
+    """The driver has journaled a report of a trial still in flight (so it checkpointed)."""
     if not (exp / "journal.jsonl").exists():
         return False
     records = _journal(exp)
     ended = {r["trial_id"] for r in records if r["event"] in ("completed", "failed", "stopped")}
-    started = {r["trial_id"] for r in records if r["event"] == "started"}
-    return any(read_steps(_step_log(exp, t)) for t in started - ended)
+    reported = {r["trial_id"] for r in records if r["event"] == "reported"}
+    return bool(reported - ended)
 
 
 def _reference_configs(space: dict[str, Any], trials: int, seed: int) -> dict[int, dict]:
@@ -326,7 +326,7 @@ def test_daskhpo_run_killed_midway_then_daskhpo_resume_finishes_without_reruns(t
         stderr=subprocess.DEVNULL,
     )
     try:
-        _wait_for("a running trial checkpointed a step", lambda: _mid_search(exp), proc)
+        _wait_for("a report of a running trial", lambda: _mid_search(exp), proc)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # the driver and its workers die together
         proc.wait()
@@ -419,7 +419,7 @@ def test_ctrl_c_cancels_running_trials_and_the_search_resumes(dask_client, tmp_p
         text=True,
     )
     try:
-        _wait_for("a running trial checkpointed a step", lambda: _mid_search(exp), proc)
+        _wait_for("a report of a running trial", lambda: _mid_search(exp), proc)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=PATIENCE_S)
     finally:
