@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ import numpy as np
 
 from daskhpo import records as rec
 from daskhpo.dask.worker.shipping import ship
-from daskhpo.errors import SettingsError
+from daskhpo.errors import JournalError, SettingsError
 from daskhpo.experiment.directory import ExperimentDir
 from daskhpo.experiment.journal import Journal, read_records
 from daskhpo.registry import make_scheduler, make_searcher
@@ -55,6 +56,7 @@ def tune(
     queue_depth: int | None = None,
     trial_walltime: float | None = None,
     startup_timeout: float | None = None,
+    journal_fsync: str = "off",
     resume: bool = False,
 ) -> Result:
     """Search ``space`` for the configuration that optimises ``metric`` of ``objective``.
@@ -74,6 +76,13 @@ def tune(
     a worker that retires before ``trial_walltime`` seconds (default: learned from finished
     trials). While workers are on their way (queued jobs) the search waits for them, up to
     ``startup_timeout`` seconds if given.
+
+    ``journal_fsync`` says when the journal reaches the disk: ``"off"`` (the operating system
+    has every record before the driver acts on it: a killed driver loses nothing, a power loss
+    may), ``"step"`` (one ``fsync`` before each batch is acted on) or ``"record"`` (one per
+    record); see :mod:`daskhpo.experiment.journal`. If the journal cannot be written (a full or
+    read-only disk) the search stops, its trials are cancelled, and
+    :class:`~daskhpo.errors.JournalError` says what to free before resuming.
 
     With ``resume=True`` and the ``experiment_dir`` of an earlier run (killed, interrupted or
     stopped by its budget), the search continues where it was: finished trials are not run
@@ -99,6 +108,7 @@ def tune(
         trial_walltime=trial_walltime,
         startup_timeout=startup_timeout,
         queue_depth=queue_depth,
+        journal_fsync=journal_fsync,
     )
     return run_search(
         objective,
@@ -235,7 +245,8 @@ def _run_locked(
 
     with (
         connect(cluster, client, experiment_dir=directory.path) as (dask_client, expect_more),
-        Journal(directory.journal_path) as journal,  # the cluster answered: the search begins
+        # the cluster answered: the search begins
+        Journal(directory.journal_path, fsync=settings.journal_fsync) as journal,
     ):
         backend = DaskBackend(
             dask_client,
@@ -259,14 +270,25 @@ def _run_locked(
                 journal=journal,
                 callbacks=all_callbacks,
             )
-            if records:
-                tuner.replay(records)
-            tuner.run()
+            try:
+                if records:
+                    tuner.replay(records)
+                tuner.run()
+            except JournalError:
+                _write_results_if_possible(directory, tuner)
+                raise
         finally:
             backend.close()
     result = result_from_tuner(tuner, directory.path)
     directory.write_results(result)
     return result
+
+
+def _write_results_if_possible(directory: ExperimentDir, tuner: Tuner) -> None:
+    """The tables of a search its journal stopped: tried, but on the same full disk they may
+    fail too, and that must not hide why the search stopped."""
+    with contextlib.suppress(Exception):
+        directory.write_results(result_from_tuner(tuner, directory.path))
 
 
 def make_tuner(

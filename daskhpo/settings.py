@@ -22,6 +22,8 @@ from daskhpo.errors import SettingsError
 _POSITIVE_INTS = ("num_trials", "max_concurrent")
 #: Settings whose value is a whole number of at least zero.
 _NON_NEGATIVE_INTS = ("max_retries", "max_worker_losses", "queue_depth")
+#: The values of ``journal_fsync`` (see :mod:`daskhpo.experiment.journal`).
+JOURNAL_FSYNC = ("off", "step", "record")
 #: Settings whose value is a positive, finite number of seconds.
 _SECONDS = ("time_budget", "trial_walltime", "startup_timeout")
 
@@ -79,6 +81,7 @@ class TuneSettings:
     trial_walltime: float | None = None
     startup_timeout: float | None = None
     queue_depth: int | None = None
+    journal_fsync: str = "off"
 
     def __post_init__(self) -> None:
         if not isinstance(self.metric, str) or not self.metric:
@@ -103,6 +106,11 @@ class TuneSettings:
             raise SettingsError(f"target must be a finite number, got {self.target!r}")
         if self.seed is not None and (not _is_int(self.seed) or self.seed < 0):
             raise SettingsError(f"seed must be an integer >= 0, got {self.seed!r}")
+        if self.journal_fsync not in JOURNAL_FSYNC:
+            raise SettingsError(
+                f"journal_fsync must be one of {', '.join(map(repr, JOURNAL_FSYNC))} (when the "
+                f"journal reaches the disk), got {self.journal_fsync!r}"
+            )
         object.__setattr__(self, "resources", self._merged_resources())
 
     def _merged_resources(self) -> dict[str, float]:

@@ -5,6 +5,9 @@ execute the commands → ``backend.wait`` → hand each event to the state → e
 batch of commands appends every :class:`~daskhpo.tuner.commands.Record` to the journal (and
 passes it to the callbacks' ``on_record``), flushes the journal, and only then sends
 ``Submit``/``Stop``/``Cancel`` to the backend: what the backend is told was journaled first.
+When the journal cannot be written (a full or read-only disk), the loop stops: the batch's
+submissions are dropped, everything in flight is cancelled on the backend without touching
+the journal again, and the :class:`~daskhpo.errors.JournalError` propagates.
 The loop knows nothing of Dask or of wall time: it reads time from its backend.
 """
 
@@ -17,6 +20,7 @@ import numpy as np
 
 from daskhpo import records as rec
 from daskhpo.backend import Backend, LifetimeAwareBackend, NoCapacityError, QueueingBackend
+from daskhpo.errors import JournalError
 from daskhpo.schedulers.base import Scheduler
 from daskhpo.searchers.base import Searcher
 from daskhpo.settings import TuneSettings
@@ -106,11 +110,13 @@ class Tuner:
         except KeyboardInterrupt:
             execute(state.interrupt(backend.now()))
         finally:
-            execute(state.end(backend.now()))
-            if self.journal is not None:
-                self.journal.flush()
-            for cb in self.callbacks:
-                cb.on_end(self)
+            try:
+                execute(state.end(backend.now()))
+                if self.journal is not None and self.journal.failed is None:
+                    self.journal.flush()
+            finally:
+                for cb in self.callbacks:
+                    cb.on_end(self)
         return self
 
     def _fill(self) -> bool:
@@ -149,22 +155,37 @@ class Tuner:
         if not commands:
             return
         journal = self.journal
+        if journal is not None and journal.failed is not None:
+            self._act(commands, submit=False)  # the journal is gone: only wind down
+            return
         hooks = self._record_hooks
         if journal is not None or hooks:
             wrote = False
-            for command in commands:
-                if type(command) is Record:
-                    wrote = True
-                    if journal is not None:
-                        journal.append(command.record)
-                    for hook in hooks:
-                        hook(command.record)
-            if wrote and journal is not None:
-                journal.flush()
+            try:
+                for command in commands:
+                    if type(command) is Record:
+                        wrote = True
+                        if journal is not None:
+                            journal.append(command.record)
+                        for hook in hooks:
+                            hook(command.record)
+                if wrote and journal is not None:
+                    journal.flush()
+            except JournalError:
+                if journal is None or journal.failed is None:
+                    raise
+                self._act(commands, submit=False)  # nothing starts that is not journaled
+                raise
+        self._act(commands)
+
+    def _act(self, commands: list[Command], *, submit: bool = True) -> None:
+        """Send the backend its commands, in order (``submit=False``: stops and cancels only)."""
         backend = self.backend
         for command in commands:
             kind = type(command)
             if kind is Submit:
+                if not submit:
+                    continue
                 backend.submit(command.spec)  # type: ignore[union-attr]
             elif kind is Stop:
                 backend.stop(command.trial_id, command.attempt, pause=command.pause)  # type: ignore[union-attr]
