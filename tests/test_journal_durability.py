@@ -247,3 +247,19 @@ def test_a_bad_journal_fsync_is_refused_before_anything_starts(tmp_path: Path) -
             journal_fsync="always",
         )
     assert not where.exists()
+
+
+def test_an_experiment_file_checks_journal_fsync_like_tune(tmp_path: Path) -> None:
+    from daskhpo.errors import ExperimentError
+    from daskhpo.experiment.spec import ExperimentSpec
+
+    data = {
+        "objective": "tests.objectives:quadratic",
+        "space": {"x": {"uniform": [0.0, 1.0]}},
+        "metric": "loss",
+        "num_trials": 2,
+    }
+    spec = ExperimentSpec.from_mapping({**data, "journal_fsync": "step"}, source="e.yaml")
+    assert spec.settings.journal_fsync == "step"
+    with pytest.raises(ExperimentError, match="e.yaml: journal_fsync must be one of .* got 'on'"):
+        ExperimentSpec.from_mapping({**data, "journal_fsync": "on"}, source="e.yaml")
