@@ -261,5 +261,5 @@ def test_an_experiment_file_checks_journal_fsync_like_tune(tmp_path: Path) -> No
     }
     spec = ExperimentSpec.from_mapping({**data, "journal_fsync": "step"}, source="e.yaml")
     assert spec.settings.journal_fsync == "step"
-    with pytest.raises(ExperimentError, match="e.yaml: journal_fsync must be one of .* got 'on'"):
+    with pytest.raises(ExperimentError, match=r"e\.yaml: journal_fsync must be one of .* got 'on'"):
         ExperimentSpec.from_mapping({**data, "journal_fsync": "on"}, source="e.yaml")
