@@ -137,8 +137,7 @@ class Tuner:
             wanted = state.resources or {"threads": 1}
             raise NoCapacityError(
                 f"no worker can run a trial that needs {wanted} (waited {waited:.0f} s). "
-                f"{backend.describe_capacity()} Start workers that offer these resources, "
-                "or lower `resources`."
+                f"{backend.describe_capacity()}"
             )
         if capacity <= 0:
             return True
