@@ -55,6 +55,7 @@ def tune(
     queue_depth: int | None = None,
     trial_walltime: float | None = None,
     startup_timeout: float | None = None,
+    verdict_timeout: float = 0.5,
     resume: bool = False,
 ) -> Result:
     """Search ``space`` for the configuration that optimises ``metric`` of ``objective``.
@@ -74,6 +75,10 @@ def tune(
     a worker that retires before ``trial_walltime`` seconds (default: learned from finished
     trials). While workers are on their way (queued jobs) the search waits for them, up to
     ``startup_timeout`` seconds if given.
+
+    At the scheduler's milestones (ASHA's rungs, PBT's perturbation steps...) ``report()``
+    waits up to ``verdict_timeout`` seconds for the decision on that step, so a trial stopped
+    at a rung computes nothing beyond it (0: never wait; a stop then lands one step late).
 
     With ``resume=True`` and the ``experiment_dir`` of an earlier run (killed, interrupted or
     stopped by its budget), the search continues where it was: finished trials are not run
@@ -99,6 +104,7 @@ def tune(
         trial_walltime=trial_walltime,
         startup_timeout=startup_timeout,
         queue_depth=queue_depth,
+        verdict_timeout=verdict_timeout,
     )
     return run_search(
         objective,
@@ -246,6 +252,7 @@ def _run_locked(
             expect_more_workers=expect_more,
             clock_offset=max((float(r.time) for r in records), default=0.0),
             tune_saturation=owns_scheduler(dask_client),
+            verdict_timeout=settings.verdict_timeout,
         )
         try:
             backend.capacity()
