@@ -57,6 +57,7 @@ def tune(
     trial_walltime: float | None = None,
     startup_timeout: float | None = None,
     journal_fsync: str = "off",
+    verdict_timeout: float = 0.5,
     resume: bool = False,
 ) -> Result:
     """Search ``space`` for the configuration that optimises ``metric`` of ``objective``.
@@ -84,6 +85,10 @@ def tune(
     read-only disk) the search stops, its trials are cancelled, and
     :class:`~daskhpo.errors.JournalError` says what to free before resuming.
 
+    At the scheduler's milestones (ASHA's rungs, PBT's perturbation steps...) ``report()``
+    waits up to ``verdict_timeout`` seconds for the decision on that step, so a trial stopped
+    at a rung computes nothing beyond it (0: never wait; a stop then lands one step late).
+
     With ``resume=True`` and the ``experiment_dir`` of an earlier run (killed, interrupted or
     stopped by its budget), the search continues where it was: finished trials are not run
     again, trials that were in flight restart from their checkpoints, and the searcher and
@@ -109,6 +114,7 @@ def tune(
         startup_timeout=startup_timeout,
         queue_depth=queue_depth,
         journal_fsync=journal_fsync,
+        verdict_timeout=verdict_timeout,
     )
     return run_search(
         objective,
@@ -257,6 +263,7 @@ def _run_locked(
             expect_more_workers=expect_more,
             clock_offset=max((float(r.time) for r in records), default=0.0),
             tune_saturation=owns_scheduler(dask_client),
+            verdict_timeout=settings.verdict_timeout,
         )
         try:
             backend.capacity()

@@ -61,7 +61,9 @@ class TuneSettings:
     ``scheduler`` and ``searcher`` are descriptions (a name, a one-key mapping, or an
     instance; see :mod:`daskhpo.registry`). ``resources`` are per-trial Dask resources, e.g.
     ``{"GPU": 1}``; ``gpus_per_trial`` is sugar for the ``GPU`` resource and is folded into
-    ``resources`` on construction. Construction validates every field; use :meth:`replace` to
+    ``resources`` on construction. ``verdict_timeout``: seconds a report at one of the
+    scheduler's milestones (a rung) waits for its decision, so a stopped trial computes no
+    step past its rung (0: never wait). Construction validates every field; use :meth:`replace` to
     change some (it validates again).
     """
 
@@ -82,6 +84,7 @@ class TuneSettings:
     startup_timeout: float | None = None
     queue_depth: int | None = None
     journal_fsync: str = "off"
+    verdict_timeout: float = 0.5
 
     def __post_init__(self) -> None:
         if not isinstance(self.metric, str) or not self.metric:
@@ -104,6 +107,16 @@ class TuneSettings:
                 raise SettingsError(f"{name} must be a positive number of seconds, got {value!r}")
         if self.target is not None and not (_is_number(self.target) and math.isfinite(self.target)):
             raise SettingsError(f"target must be a finite number, got {self.target!r}")
+        if not (
+            _is_number(self.verdict_timeout)
+            and math.isfinite(self.verdict_timeout)
+            and self.verdict_timeout >= 0
+        ):
+            raise SettingsError(
+                f"verdict_timeout must be a number of seconds >= 0 (how long a report at a "
+                f"rung waits for the scheduler's decision; 0: never wait), got "
+                f"{self.verdict_timeout!r}"
+            )
         if self.seed is not None and (not _is_int(self.seed) or self.seed < 0):
             raise SettingsError(f"seed must be an integer >= 0, got {self.seed!r}")
         if self.journal_fsync not in JOURNAL_FSYNC:

@@ -18,7 +18,10 @@ Design, from measurements on small clusters:
 * A task whose worker died comes back as ``KilledWorker`` (the driver runs its own cluster with
   ``allowed-failures`` 0 so Dask never reruns a trial from scratch behind its back); the Tuner
   resubmits it as a new attempt, which resumes from the trial's checkpoint directory.
-* Stop and pause are cooperative: a flag set on the trial's worker, read by ``report()``.
+* Stop and pause are cooperative: a flag set on the trial's worker, read by ``report()``. At
+  a milestone of the scheduler (a rung) the report waits, up to ``verdict_timeout`` s, for
+  that flag or for a release (:meth:`DaskBackend.release`): the driver sends one for each
+  milestone report only, so reports between milestones cost no round trip.
 * Before the first trial, :mod:`daskhpo.dask.objective_check` sees that workers load the
   objective.
 """
@@ -28,7 +31,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
-import statistics
 import time
 import uuid
 from collections.abc import Callable
@@ -36,24 +38,22 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import dask
 from distributed import Client
 
 from daskhpo.backend import AttemptSpec, Event
 from daskhpo.dask.attempts import Attempt, Attempts, trial_dir, trial_dir_name
 from daskhpo.dask.objective_check import ObjectiveCheck
 from daskhpo.dask.placement import WorkerView, assign
+from daskhpo.dask.saturation import PREFETCH_BELOW, set_saturation, wanted_saturation
 from daskhpo.dask.worker import events
 from daskhpo.dask.worker.plugin import TrialEventsPlugin
-from daskhpo.dask.worker.reporting import request_stop, run_task
+from daskhpo.dask.worker.reporting import run_task
+from daskhpo.dask.worker.verdicts import request_continue, request_stop
 
 __all__ = ["PREFETCH_BELOW", "DaskBackend", "trial_dir"]
 
 logger = logging.getLogger(__name__)
 
-#: Trials shorter than this (median, seconds) let Dask prefetch one per worker; see
-#: ``DaskBackend._adapt_saturation``.
-PREFETCH_BELOW = 0.05
 #: Attempts queued beyond the slots, at least, for a queue-preferring scheduler: enough that
 #: the trials in flight outnumber twice the cluster's threads, the point from which Dask queues
 #: a group of root-ish tasks on its scheduler (see :meth:`DaskBackend.min_queue_depth`).
@@ -77,8 +77,10 @@ class DaskBackend:
         clock_offset: float = 0.0,
         gather_window: float = 0.02,
         tune_saturation: bool = False,
+        verdict_timeout: float = 0.5,
     ) -> None:
         self.client = client
+        self.verdict_timeout = verdict_timeout
         self.objective = objective
         self.metric = metric
         self.experiment_dir = experiment_dir
@@ -238,18 +240,28 @@ class DaskBackend:
             "budget": spec.budget,
             "resources": spec.resources,
             "checkpoint_from": checkpoint_from,
+            "milestones": spec.milestones,
+            "verdict_timeout": self.verdict_timeout,
         }
 
     def stop(self, trial_id: int, attempt: int, *, pause: bool) -> None:
+        self._tell(trial_id, attempt, request_stop, pause)
+
+    def release(self, trial_id: int, attempt: int, step: float) -> None:
+        """Let an attempt waiting at its milestone report ``step`` go on."""
+        self._tell(trial_id, attempt, request_continue, step)
+
+    def _tell(self, trial_id: int, attempt: int, verdict: Callable[..., Any], arg: Any) -> None:
+        """Run ``verdict(key, arg)`` on the attempt's worker, without waiting for it."""
         key = self._key(trial_id, attempt)
         record = self._attempts.get(key)
         if record is None or record.done:
             return
         workers = [record.worker] if record.worker else None
         try:
-            self.client.run(request_stop, key, pause, workers=workers, wait=False)
+            self.client.run(verdict, key, arg, workers=workers, wait=False)
         except Exception as exc:  # a worker that just died: its loss will be reported
-            logger.debug("could not deliver stop for %s: %s", key, exc)
+            logger.debug("could not deliver %s for %s: %s", verdict.__name__, key, exc)
 
     def cancel(self, trial_id: int, attempt: int) -> None:
         self._outbox = [s for s in self._outbox if (s.trial_id, s.attempt) != (trial_id, attempt)]
@@ -308,28 +320,12 @@ class DaskBackend:
         return events
 
     def _adapt_saturation(self) -> None:
-        """Let Dask prefetch a trial per worker only when trials take milliseconds.
-
-        Prefetching (Dask's ``worker-saturation`` above 1) hides the scheduler's round trip
-        between two trials, which matters only for very short ones; for longer ones it can put
-        a trial behind a straggler while another worker idles, so daskhpo's own clusters start
-        at 1.0 (first in, first out, to the first free thread) and switch to Dask's setting
-        while the median of recent trials stays under ``PREFETCH_BELOW`` seconds.
-        """
-        durations = self._attempts.durations
-        if len(durations) < 4:
-            return
-        if statistics.median(durations) >= PREFETCH_BELOW:
-            wanted = 1.0
-        else:  # Dask's own setting (1.1 unless configured otherwise)
-            wanted = float(dask.config.get("distributed.scheduler.worker-saturation", 1.1))
-        if wanted == self._saturation:
-            return
-        self._saturation = wanted
-        try:
-            self.client.run_on_scheduler(_set_saturation, wanted)
-        except Exception as exc:  # the scheduler is going away: nothing left to tune
-            logger.debug("could not set worker-saturation: %s", exc)
+        """Let Dask prefetch a trial per worker only when trials take milliseconds
+        (:mod:`daskhpo.dask.saturation`)."""
+        wanted = wanted_saturation(self._attempts.durations)
+        if wanted is not None and wanted != self._saturation:
+            self._saturation = wanted
+            set_saturation(self.client, wanted)
 
     def _drain(self, items: list[tuple[str, Any]]) -> list[Event]:
         """The events of ``items`` and of everything else waiting in the inbox."""
@@ -391,9 +387,3 @@ class DaskBackend:
             self.client.unsubscribe_topic(self.topic)
         except Exception:  # the client may already be closed
             logger.debug("unsubscribe failed", exc_info=True)
-
-
-def _set_saturation(value: float, dask_scheduler: Any = None) -> None:
-    """Runs on the scheduler: how many tasks each worker thread may hold (Dask's
-    ``distributed.scheduler.worker-saturation``)."""
-    dask_scheduler.WORKER_SATURATION = value

@@ -2,9 +2,10 @@
 
 The state never writes a journal or calls a backend; it answers each event with a list of
 these commands, and the loop executes them in order: every :class:`Record` is appended to the
-journal, the journal is flushed, and only then do :class:`Submit`, :class:`Stop` and
-:class:`Cancel` reach the backend. The state emits the :class:`Record` that justifies a backend
-command before the command itself, so "journaled before acted on" holds by construction.
+journal, the journal is flushed, and only then do :class:`Submit`, :class:`Stop`,
+:class:`Continue` and :class:`Cancel` reach the backend. The state emits the :class:`Record`
+that justifies a backend command before the command itself, so "journaled before acted on"
+holds by construction.
 """
 
 from __future__ import annotations
@@ -39,6 +40,19 @@ class Stop:
 
 
 @dataclass(frozen=True, slots=True)
+class Continue:
+    """Tell an attempt waiting at its milestone report ``step`` that it goes on.
+
+    Sent only for milestone reports (``daskhpo.milestones``) that the scheduler let pass; a
+    STOP or PAUSE at a milestone is a :class:`Stop` as anywhere else.
+    """
+
+    trial_id: int
+    attempt: int
+    step: float
+
+
+@dataclass(frozen=True, slots=True)
 class Cancel:
     """Drop a queued or running attempt; no further event of it is expected."""
 
@@ -46,4 +60,4 @@ class Cancel:
     attempt: int
 
 
-Command = Record | Submit | Stop | Cancel
+Command = Record | Submit | Stop | Continue | Cancel

@@ -4,10 +4,11 @@
 execute the commands → ``backend.wait`` → hand each event to the state → execute. Executing a
 batch of commands appends every :class:`~daskhpo.tuner.commands.Record` to the journal (and
 passes it to the callbacks' ``on_record``), flushes the journal, and only then sends
-``Submit``/``Stop``/``Cancel`` to the backend: what the backend is told was journaled first.
-When the journal cannot be written (a full or read-only disk), the loop stops: the batch's
-submissions are dropped, everything in flight is cancelled on the backend without touching
-the journal again, and the :class:`~daskhpo.errors.JournalError` propagates.
+``Submit``/``Stop``/``Continue``/``Cancel`` to the backend: what the backend is told was
+journaled first. When the journal cannot be written (a full or read-only disk), the loop
+stops: the batch's submissions are dropped, everything in flight is cancelled on the
+backend without touching the journal again, and the
+:class:`~daskhpo.errors.JournalError` propagates.
 The loop knows nothing of Dask or of wall time: it reads time from its backend.
 """
 
@@ -19,14 +20,20 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 import numpy as np
 
 from daskhpo import records as rec
-from daskhpo.backend import Backend, LifetimeAwareBackend, NoCapacityError, QueueingBackend
+from daskhpo.backend import (
+    Backend,
+    LifetimeAwareBackend,
+    NoCapacityError,
+    QueueingBackend,
+    VerdictBackend,
+)
 from daskhpo.errors import JournalError
 from daskhpo.schedulers.base import Scheduler
 from daskhpo.searchers.base import Searcher
 from daskhpo.settings import TuneSettings
 from daskhpo.space import SearchSpace
 from daskhpo.trial import Trial, TrialStatus
-from daskhpo.tuner.commands import Cancel, Command, Record, Stop, Submit
+from daskhpo.tuner.commands import Cancel, Command, Continue, Record, Stop, Submit
 from daskhpo.tuner.state import TunerState
 from daskhpo.tuner.stats import ReportRecord, TunerStats
 
@@ -78,12 +85,14 @@ class Tuner:
         ]
         self._lifetimes = backend if isinstance(backend, LifetimeAwareBackend) else None
         self._queueing = backend if isinstance(backend, QueueingBackend) else None
+        self._verdicts = backend if isinstance(backend, VerdictBackend) else None
         self.state = TunerState(
             settings=settings,
             space=space,
             scheduler=scheduler,
             searcher=searcher,
             journaling=journal is not None or bool(self._record_hooks),
+            verdicts=self._verdicts is not None,
             track_durations=self._lifetimes is not None,
             rngs=rngs,
         )
@@ -188,6 +197,9 @@ class Tuner:
                 backend.submit(command.spec)  # type: ignore[union-attr]
             elif kind is Stop:
                 backend.stop(command.trial_id, command.attempt, pause=command.pause)  # type: ignore[union-attr]
+            elif kind is Continue:
+                if self._verdicts is not None:
+                    self._verdicts.release(command.trial_id, command.attempt, command.step)  # type: ignore[union-attr]
             elif kind is Cancel:
                 backend.cancel(command.trial_id, command.attempt)  # type: ignore[union-attr]
 
