@@ -182,19 +182,22 @@ class SimBackend:
             self._out = []
             return out
         engine = self.engine
+        heap, pop = engine.heap, heapq.heappop
         pool = self._pool
         deadline = math.inf if timeout is None else engine.now + max(timeout, 0.0)
         attempt_type = SimAttempt
         steps = self._steps
         metric = self._metric
         while True:
-            if not engine:
+            if not heap:
                 return self._idle(deadline)
-            t = engine.peek_time()
+            t = heap[0][0]
             if t > deadline:
                 engine.advance(deadline)
                 return []
-            for seq, ev in engine.pop_at(t):
+            engine.now = t
+            while heap and heap[0][0] == t:  # Engine.pop_at, inlined: what is due at t
+                _, _, seq, ev = pop(heap)
                 if type(ev) is attempt_type:
                     if ev.seq != seq:
                         continue  # the attempt was lost or cancelled since
