@@ -158,16 +158,17 @@ def run_search(
         )
         if directory is None:
             directory = _open_directory(path, resume)
-        return _run(
-            shipped,
-            _Search(space, settings, scheduler, searcher),
-            directory,
-            cluster=cluster,
-            client=client,
-            progress=progress,
-            callbacks=callbacks,
-            resume=resume,
-        )
+        with directory.lock():  # one driver per experiment, before anything is read or written
+            return _run(
+                shipped,
+                _Search(space, settings, scheduler, searcher),
+                directory,
+                cluster=cluster,
+                client=client,
+                progress=progress,
+                callbacks=callbacks,
+                resume=resume,
+            )
     except BaseException:
         if directory is not None and not resume:
             directory.discard()  # keeps everything once the journal was opened
@@ -193,30 +194,6 @@ class _Search:
 
 
 def _run(
-    objective: Callable[[dict[str, Any]], Any],
-    search: _Search,
-    directory: ExperimentDir,
-    *,
-    cluster: Any,
-    client: Any,
-    progress: bool | None,
-    callbacks: Sequence[TunerCallback],
-    resume: bool,
-) -> Result:
-    with directory.lock():  # one driver per experiment, before anything is read or written
-        return _run_locked(
-            objective,
-            search,
-            directory,
-            cluster=cluster,
-            client=client,
-            progress=progress,
-            callbacks=callbacks,
-            resume=resume,
-        )
-
-
-def _run_locked(
     objective: Callable[[dict[str, Any]], Any],
     search: _Search,
     directory: ExperimentDir,
