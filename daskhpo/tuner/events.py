@@ -9,13 +9,14 @@ let pass: the attempt waits for one or the other there) to the state's output.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from daskhpo import records as rec
 from daskhpo.backend import Event, Finished, Lost, Outcome, Reported, Started
 from daskhpo.milestones import MilestoneTracker
 from daskhpo.schedulers.base import Scheduler
-from daskhpo.trial import Decision, Trial, TrialStatus, better
+from daskhpo.trial import Decision, Trial, TrialStatus
 from daskhpo.tuner.capacity import Pacing
 from daskhpo.tuner.commands import Command, Continue, Record, Stop
 from daskhpo.tuner.stats import ReportRecord, TunerStats
@@ -46,20 +47,32 @@ class AttemptEvents:
     _out: list[Command]
 
     def _dispatch(self, event: Event) -> None:
-        if self._in_flight.get(event.trial_id) != event.attempt:
-            return  # a stale event of an attempt that already ended or was cancelled
-        trial = self.trials[event.trial_id]
-        kind = type(event)  # dispatch on the exact type: this runs for every event
-        if kind is Finished:
-            self._on_finished(trial, event)  # type: ignore[arg-type]
-        elif kind is Started:
-            self._on_started(trial, event)  # type: ignore[arg-type]
-        elif kind is Reported:
-            self._on_reported(trial, event.time, event.step, event.metrics)  # type: ignore[union-attr]
-        elif kind is Lost:
-            self._on_lost(trial, event)  # type: ignore[arg-type]
-        else:
-            raise TypeError(f"unknown event {event!r}")
+        self._dispatch_all((event,))
+
+    def _dispatch_all(self, events: Sequence[Event]) -> None:
+        """Hand each event to its handler, in order (this runs for every event: the loop
+        and the dispatch on the exact type are inlined)."""
+        in_flight, trials = self._in_flight, self.trials
+        on_finished, on_started, on_reported = (
+            self._on_finished,
+            self._on_started,
+            self._on_reported,
+        )
+        for event in events:
+            if in_flight.get(event.trial_id) != event.attempt:
+                continue  # a stale event of an attempt that already ended or was cancelled
+            trial = trials[event.trial_id]
+            kind = type(event)
+            if kind is Finished:
+                on_finished(trial, event)  # type: ignore[arg-type]
+            elif kind is Started:
+                on_started(trial, event)  # type: ignore[arg-type]
+            elif kind is Reported:
+                on_reported(trial, event.time, event.step, event.metrics)  # type: ignore[union-attr]
+            elif kind is Lost:
+                self._on_lost(trial, event)  # type: ignore[arg-type]
+            else:
+                raise TypeError(f"unknown event {event!r}")
 
     def _on_started(self, trial: Trial, event: Started) -> None:
         if self.journaling:
@@ -263,9 +276,14 @@ class AttemptEvents:
         self._retry.insert(0, trial.trial_id)  # lost work goes first: it has progress to resume
 
     def _observe(self, trial: Trial) -> None:
-        value = trial.metric_value(self.metric)
+        """Keep the best trial (``Trial.metric_value``, inlined: it runs for every result)."""
+        value = trial.last_metrics.get(self.metric)
         if value is None:
             return
-        if self.best_value is None or better(value, self.best_value, self.mode):
+        value = float(value)
+        if value != value:  # NaN: no value
+            return
+        best = self.best_value
+        if best is None or (value < best if self.mode == "min" else value > best):
             self.best_value = value
             self.best_trial_id = trial.trial_id

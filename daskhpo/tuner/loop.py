@@ -103,18 +103,26 @@ class Tuner:
         """Run until a stop criterion holds or nothing is left to run; returns self."""
         state, backend = self.state, self.backend
         execute = self.execute
-        state.begin(backend.now())
+        fill, wait, now, handle_all = self._fill, backend.wait, backend.now, state.handle_all
+        callbacks = self.callbacks
+        settings = self.settings
+        # Without a time budget or a target no stop criterion can hold between events.
+        stops = settings.time_budget is not None or settings.target is not None
+        state.begin(now())
         try:
             while True:
-                waiting_for_workers = self._fill()
-                if state.idle and not waiting_for_workers:
+                waiting_for_workers = fill()
+                if not waiting_for_workers and state.idle:
                     state.stop_reason = state.stop_reason or "nothing left to run"
                     break
-                events = backend.wait(state.wait_timeout(backend.now()))
+                events = wait(state.wait_timeout(now()) if stops else None)
                 if events:
-                    execute(state.handle_all(events, backend.now()))
-                execute(state.check_stop(backend.now()))
-                for cb in self.callbacks:
+                    commands = handle_all(events, now())
+                    if commands:
+                        execute(commands)
+                if stops:
+                    execute(state.check_stop(now()))
+                for cb in callbacks:
                     cb.on_step(self)
         except KeyboardInterrupt:
             execute(state.interrupt(backend.now()))
@@ -134,12 +142,29 @@ class Tuner:
         if state.closing:
             return False
         capacity = backend.capacity()
-        now = backend.now()
+        if capacity > 0:
+            state.pacing.capacity_seen()
+        else:
+            self._check_no_capacity(capacity)
+            return True
+        lifetimes = self._lifetimes
+        if lifetimes is not None and lifetimes.worker_deadlines():
+            lifetimes.expected_duration = state.expected_duration()
+        queueing = self._queueing
+        depth = queueing.min_queue_depth(capacity) if queueing is not None else 0
+        commands = state.fill(backend.now(), capacity, min_queue_depth=depth)
+        if commands:
+            self.execute(commands)
+        return False
+
+    def _check_no_capacity(self, capacity: int) -> None:
+        """Raise :class:`NoCapacityError` once the wait for any capacity is too long."""
+        state, backend = self.state, self.backend
         waited = state.pacing.no_capacity_wait(
-            now,
+            backend.now(),
             capacity=capacity,
             busy=state.in_flight > 0,
-            pending=capacity <= 0 and not state.in_flight and backend.pending_capacity(),
+            pending=not state.in_flight and backend.pending_capacity(),
             startup_timeout=self.settings.startup_timeout,
         )
         if waited is not None:
@@ -148,15 +173,6 @@ class Tuner:
                 f"no worker can run a trial that needs {wanted} (waited {waited:.0f} s). "
                 f"{backend.describe_capacity()}"
             )
-        if capacity <= 0:
-            return True
-        lifetimes = self._lifetimes
-        if lifetimes is not None and lifetimes.worker_deadlines():
-            lifetimes.expected_duration = state.expected_duration()
-        queueing = self._queueing
-        depth = queueing.min_queue_depth(capacity) if queueing is not None else 0
-        self.execute(state.fill(now, capacity, min_queue_depth=depth))
-        return False
 
     def execute(self, commands: list[Command]) -> None:
         """Journal every record of ``commands``, flush, then send the rest to the backend."""

@@ -247,8 +247,7 @@ class TunerState(AttemptEvents):
 
     def handle_all(self, events: Sequence[Event], now: float) -> list[Command]:
         """:meth:`handle` for a batch of events, the commands in one list, in order."""
-        for event in events:
-            self._dispatch(event)
+        self._dispatch_all(events)
         return self._take()
 
     # ------------------------------------------------------------------ stopping
