@@ -120,7 +120,7 @@ def simulate() -> None:
 def speedup(
     workers: list[int], trials: int, modes: list[str], duration: str, repeats: int, seed: int,
     startup_s: float, overhead_s: float, speeds: list[float], failure_rate: float, jobs: int,
-    address: str | None, quiet: bool, fmt: str, wide: bool, plot: str | None,
+    address: str | None, cluster: Any, quiet: bool, fmt: str, wide: bool, plot: str | None,
 ) -> None:  # fmt: skip
     """Sync vs async makespan and speed-up for a list of worker counts."""
     from simulate import tables
@@ -131,7 +131,7 @@ def speedup(
             workers, trials=trials, modes=modes, duration=duration, repeats=repeats, seed=seed,
             startup_s=startup_s, overhead_s=overhead_s, speeds=speeds,
             faults=FaultModel(failure_rate=failure_rate), jobs=jobs, address=address,
-            progress=progress,
+            cluster=cluster, progress=progress,
         ),
         progress,
     )  # fmt: skip
@@ -219,8 +219,8 @@ def cost(
     spot_discount: float, billing: str, startup_s: float, overhead_s: float,
     preemption_rate: float, grace_s: float, failure_rate: float, walltime_s: float | None,
     checkpoint_interval_s: float | None, stragglers: tuple[float, float], mode: str,
-    repeats: int, seed: int, jobs: int, address: str | None, quiet: bool, fmt: str, wide: bool,
-    plot: str | None,
+    repeats: int, seed: int, jobs: int, address: str | None, cluster: Any, quiet: bool,
+    fmt: str, wide: bool, plot: str | None,
 ) -> None:  # fmt: skip
     """Time and cost per instance count and market (on-demand, spot)."""
     from simulate import tables
@@ -234,7 +234,7 @@ def cost(
             failure_rate=failure_rate, walltime_s=walltime_s,
             checkpoint_interval_s=checkpoint_interval_s, straggler_prob=stragglers[0],
             straggler_factor=stragglers[1], mode=mode, repeats=repeats, seed=seed, jobs=jobs,
-            address=address, progress=progress,
+            address=address, cluster=cluster, progress=progress,
         ),
         progress,
     )  # fmt: skip
@@ -289,7 +289,7 @@ def cost(
 def schedulers(
     names: str | None, workers: int, trials: int, curve: str, epoch: str, target: float | None,
     target_quantile: float, table_path: str | None, repeats: int, seed: int, jobs: int,
-    address: str | None, quiet: bool, fmt: str, wide: bool, plot: str | None,
+    address: str | None, cluster: Any, quiet: bool, fmt: str, wide: bool, plot: str | None,
 ) -> None:  # fmt: skip
     """Time to target for random search vs SHA, ASHA and Hyperband on synthetic curves, or on
     a table of real learning curves (--table)."""
@@ -300,7 +300,8 @@ def schedulers(
         lambda: tables.scheduler_table(
             split_names(names) if names else None, workers=workers, trials=trials, curve=curve,
             epoch=epoch, target=target, target_quantile=target_quantile, repeats=repeats,
-            seed=seed, table=table_path, jobs=jobs, address=address, progress=progress,
+            seed=seed, table=table_path, jobs=jobs, address=address, cluster=cluster,
+            progress=progress,
         ),
         progress,
     )  # fmt: skip

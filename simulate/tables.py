@@ -161,6 +161,7 @@ def speedup_table(
     faults: FaultModel | None = None,
     jobs: int = 1,
     address: str | None = None,
+    cluster: Any = None,
     progress: Progress | None = None,
 ) -> pd.DataFrame:
     """Makespan, speed-up over 1 worker, efficiency and utilization, sync vs async.
@@ -186,7 +187,9 @@ def speedup_table(
         for mode in modes
         for r in range(repeats)
     ]  # fmt: skip
-    done = run_all(_speedup_run, tasks, jobs=jobs, address=address, progress=progress)
+    done = run_all(
+        _speedup_run, tasks, jobs=jobs, address=address, cluster=cluster, progress=progress
+    )
     results: dict[tuple[int, str, int], tuple[float, float]] = {
         (t.workers, t.mode, i % repeats): res
         for i, (t, res) in enumerate(zip(tasks, done, strict=True))
@@ -244,6 +247,7 @@ def cost_table(
     seed: int = 0,
     jobs: int = 1,
     address: str | None = None,
+    cluster: Any = None,
     progress: Progress | None = None,
 ) -> pd.DataFrame:
     """Time and money per instance count and market (on-demand or spot).
@@ -284,7 +288,7 @@ def cost_table(
         for market in markets
         for r in range(repeats)
     ]  # fmt: skip
-    done = run_all(_cost_run, tasks, jobs=jobs, address=address, progress=progress)
+    done = run_all(_cost_run, tasks, jobs=jobs, address=address, cluster=cluster, progress=progress)
     rows: list[dict[str, Any]] = []
     for start in range(0, len(tasks), repeats):
         task, runs = tasks[start], done[start : start + repeats]
