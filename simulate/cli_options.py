@@ -128,6 +128,12 @@ plot_option = click.option(
     "--plot", type=click.Path(dir_okay=False, writable=True), default=None,
     help="Also write a figure to this PNG file (needs matplotlib).",
 )  # fmt: skip
+table_option = click.option(
+    "--table", "table_path", type=click.Path(dir_okay=False), default=None,
+    help="Take trial durations from this learning-curve table (CSV or Parquet; a "
+    "configuration's time_s summed over its steps) instead of --duration: trials sample "
+    "the table's grid.",
+)  # fmt: skip
 seed_option = click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 
 # Market and fault options shared with `daskhpo plan`.
