@@ -98,9 +98,10 @@ class Attempts:
             return []
         now = self._now()
         if kind == "start":
-            if record.worker is not None and record.worker != message[2]:
-                # Dask restarted the task elsewhere: its first worker retired while it ran.
-                return [self.lose(key, record, f"its worker {record.worker} retired while it ran")]
+            if record.worker is not None:
+                # Dask started the task again (its worker died or retired while it ran): the
+                # attempt is lost, and the driver's next one resumes from the checkpoint.
+                return [self.lose(key, record, self.rerun_reason(record.worker, message[2]))]
             record.worker = message[2]
             record.started_at = now
             return [Started(record.trial_id, record.attempt, now, message[2])]
@@ -116,6 +117,9 @@ class Attempts:
         if record.started_at is not None:
             self.durations.append(now - record.started_at)
         self._end(key, record)
+        if outcome["outcome"] == "rerun":  # a start after one the driver did not hear of
+            reason = self.rerun_reason(outcome.get("first") or "?", outcome.get("worker") or "?")
+            return Lost(record.trial_id, record.attempt, now, reason, started=True)
         if outcome["outcome"] == "lost":  # it ended because its worker is retiring
             return Lost(
                 record.trial_id,
@@ -134,6 +138,13 @@ class Attempts:
             error=outcome.get("error"),
             worker=outcome.get("worker"),
             reports=reports,
+        )
+
+    def rerun_reason(self, first: str, again: str) -> str:
+        """Why an attempt that Dask started a second time is lost."""
+        return (
+            f"its worker {first} was lost while it ran (Dask started it again on {again}; "
+            "daskhpo resubmits it instead, from its checkpoint)"
         )
 
     def lose(self, key: str, record: Attempt, reason: str) -> Lost:

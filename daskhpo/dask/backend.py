@@ -15,9 +15,9 @@ Design, from measurements on small clusters:
   sent by a worker plugin in the same batch as Dask's own messages (``worker.events``). A
   task's result is gathered only when its end event did not arrive (future states are swept
   locally; :mod:`daskhpo.dask.attempts`).
-* A task whose worker died comes back as ``KilledWorker`` (the driver runs its own cluster with
-  ``allowed-failures`` 0 so Dask never reruns a trial from scratch behind its back); the Tuner
-  resubmits it as a new attempt, which resumes from the trial's checkpoint directory.
+* A task whose worker died comes back as ``KilledWorker`` (own clusters: ``allowed-failures`` 0),
+  or Dask starts it again (a user's cluster): a second start is a lost attempt, and the rerun
+  ends at once (``worker.reruns``). The Tuner resubmits it to resume from its checkpoint.
 * Stop and pause are cooperative: a flag set on the trial's worker, read by ``report()``.
 * Before the first trial, :mod:`daskhpo.dask.objective_check` sees that workers load the
   objective.

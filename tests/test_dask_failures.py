@@ -1,0 +1,112 @@
+"""Failures users hit on clusters of their own: Dask's reruns, hung trials, memory limits.
+
+Every test runs real worker processes (a plain ``distributed.LocalCluster``, or daskhpo's own)
+and breaks them for real: SIGKILL, a thread that never returns, a trial that outgrows its
+worker's memory limit.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import dask
+import pytest
+from distributed import Client, LocalCluster
+
+import daskhpo as dh
+from daskhpo.experiment.view import ExperimentView
+from tests import ft_objectives
+
+
+def _local_cluster(**kwargs: object) -> tuple[LocalCluster, Client]:
+    """A plain LocalCluster with Dask's own defaults (allowed-failures 3: Dask reruns a task
+    whose worker died), as a user would start one and pass in."""
+    with dask.config.set({"distributed.scheduler.allowed-failures": 3}):
+        cluster = LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, **kwargs
+        )
+    return cluster, Client(cluster)
+
+
+@pytest.fixture
+def user_cluster() -> Iterator[Client]:
+    cluster, client = _local_cluster()
+    try:
+        yield client
+    finally:
+        client.close()
+        cluster.close()
+
+
+class BusyWorkerKiller(threading.Thread):
+    """SIGKILLs the process of a worker running a trial, every ``interval`` s, ``kills`` times."""
+
+    def __init__(self, client: Client, kills: int, interval: float) -> None:
+        super().__init__(daemon=True)
+        self.client, self.kills, self.interval = client, kills, interval
+        self.killed: list[int] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while len(self.killed) < self.kills and not self.stop.wait(self.interval):
+            try:
+                busy = sorted(
+                    addr
+                    for addr, tasks in self.client.processing().items()
+                    if any(str(k).startswith("daskhpo-trial-") for k in tasks)
+                )
+                pids = self.client.run(os.getpid, workers=busy) if busy else {}
+            except Exception:  # a worker restarting right now
+                continue
+            if pids:
+                os.kill(sorted(pids.values())[len(self.killed) % len(pids)], signal.SIGKILL)
+                self.killed.append(len(self.killed))
+
+
+def _done_count(exp: Path, trial_id: int) -> int:
+    done = exp / "trials" / f"trial_{trial_id:05d}" / "done.log"
+    return done.read_text().count("done") if done.exists() else 0
+
+
+@pytest.mark.slow
+def test_dask_reruns_become_lost_attempts_with_default_allowed_failures(user_cluster, tmp_path):
+    trials = 20
+    killer = BusyWorkerKiller(user_cluster, kills=5, interval=1.0)
+    killer.start()
+    try:
+        result = dh.tune(
+            ft_objectives.checkpointed,
+            {"x": dh.uniform(-1, 1), "steps": 8, "step_time": 0.1},
+            metric="loss",
+            num_trials=trials,
+            seed=0,
+            client=user_cluster,
+            experiment_dir=tmp_path,
+            max_worker_losses=10,
+        )
+    finally:
+        killer.stop.set()
+        killer.join()
+    assert len(killer.killed) >= 3
+    df = result.trials
+    not_completed = df.loc[df["status"] != "COMPLETED", ["trial_id", "status", "error"]]
+    assert not_completed.empty, not_completed.to_dict("records")
+    assert (df["user_failures"] == 0).all()
+    # Each trial's objective ran to its end exactly once: no copy Dask started again finished.
+    assert [_done_count(tmp_path, t) for t in range(trials)] == [1] * trials
+    # The lost attempts are in the lineage, and their successors resumed from checkpoints.
+    lost = df[df["infra_failures"] > 0]
+    assert len(lost) >= 1, df[["trial_id", "attempt", "infra_failures"]].to_dict("records")
+    assert (lost["attempt"] >= 1).all()
+    assert (lost["resumed_from"] > 0).any()
+    view = ExperimentView.from_directory(tmp_path)
+    assert sorted(t.trial_id for t in view.trials.values() if t.status.value == "COMPLETED") == (
+        list(range(trials))
+    )
+    assert sum(t.infra_failures for t in view.trials.values()) == int(df["infra_failures"].sum())
+    reasons = [a.error for t in range(trials) for a in view.history(t) if a.outcome == "LOST"]
+    assert len(reasons) == int(df["infra_failures"].sum())
