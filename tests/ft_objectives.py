@@ -88,3 +88,18 @@ def stepped(config: dict[str, Any]) -> dict[str, Any]:
             _append(log, f"{attempt} stopped\n")
             raise
     return {"loss": float(config["x"]) ** 2, "resumed_from": start, "ran": steps - start}
+
+
+def memory_hog(config: dict[str, Any]) -> dict[str, Any]:
+    """When ``n`` is ``hog``, allocates (and touches) 25 MiB every 50 ms up to ``mib`` MiB: more
+    than its worker's memory limit, so its nanny restarts the worker. Else a short, tame trial."""
+    if config["n"] != config["hog"]:
+        time.sleep(0.2)
+        return {"loss": float(config["x"])}
+    import numpy as np
+
+    held = []
+    for _ in range(int(config["mib"]) // 25):
+        held.append(np.ones(25 * 2**20 // 8))
+        time.sleep(0.05)
+    return {"loss": -1.0, "held": len(held)}

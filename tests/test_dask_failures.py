@@ -18,6 +18,7 @@ import pytest
 from distributed import Client, LocalCluster
 
 import daskhpo as dh
+from daskhpo.dask.clusters import start_local_cluster
 from daskhpo.experiment.view import ExperimentView
 from tests import ft_objectives
 
@@ -110,3 +111,41 @@ def test_dask_reruns_become_lost_attempts_with_default_allowed_failures(user_clu
     assert sum(t.infra_failures for t in view.trials.values()) == int(df["infra_failures"].sum())
     reasons = [a.error for t in range(trials) for a in view.history(t) if a.outcome == "LOST"]
     assert len(reasons) == int(df["infra_failures"].sum())
+
+
+@pytest.mark.parametrize("whose", ["user", "own"])
+def test_a_trial_over_its_workers_memory_limit_fails_with_the_reason(whose, tmp_path):
+    # A user's cluster reruns the task (allowed-failures 3); daskhpo's own hands it back
+    # (allowed-failures 0, KilledWorker): either way the loss names the memory limit.
+    if whose == "user":
+        cluster, client = _local_cluster(memory_limit="400MiB")
+    else:
+        cluster = start_local_cluster({"n_workers": 2, "memory_limit": "400MiB"})
+        client = Client(cluster)
+    try:
+        result = dh.tune(
+            ft_objectives.memory_hog,
+            {"n": dh.grid(list(range(6))), "hog": 1, "x": 1.0, "mib": 800},
+            metric="loss",
+            client=client,
+            experiment_dir=tmp_path,
+            max_worker_losses=1,
+        )
+    finally:
+        client.close()
+        cluster.close()
+    df = result.trials.set_index("trial_id")
+    assert df.loc[1, "status"] == "FAILED"
+    assert df.loc[1, "infra_failures"] == 2
+    assert df.loc[1, "attempt"] == 1
+    assert df.loc[1, "user_failures"] == 0
+    error = df.loc[1, "error"]
+    assert "exceeding its memory limit of 400 MiB (used " in error, error
+    # The search went on: every other trial completed, once.
+    assert list(df["status"].drop(1)) == ["COMPLETED"] * 5
+    assert (df["attempt"].drop(1) == 0).all()
+    assert (df["infra_failures"].drop(1) == 0).all()
+    view = ExperimentView.from_directory(tmp_path)
+    assert view.trials[1].status.value == "FAILED"
+    assert "exceeding its memory limit of 400 MiB" in (view.trials[1].error or "")
+    assert [a.outcome for a in view.history(1)] == ["LOST", "LOST"]

@@ -20,6 +20,7 @@ from distributed import Client, Future
 from distributed.client import FutureCancelledError
 
 from daskhpo.backend import Event, Finished, Lost, Outcome, Reported, Started
+from daskhpo.dask.memory import MemoryKills
 from daskhpo.dask.worker.reporting import request_stop
 
 
@@ -51,9 +52,12 @@ def trial_dir_name(trials_root: str, trial_id: int) -> str:
 class Attempts:
     """The attempts sent and not yet ended, by task key."""
 
-    def __init__(self, client: Client, now: Callable[[], float]) -> None:
+    def __init__(
+        self, client: Client, now: Callable[[], float], memory: MemoryKills | None = None
+    ) -> None:
         self.client = client
         self._now = now
+        self.memory = memory  # why workers were restarted for their memory, if they were
         self.by_key: dict[str, Attempt] = {}
         self.durations: deque[float] = deque(maxlen=32)  # of recent attempts, seconds
 
@@ -80,6 +84,12 @@ class Attempts:
     def done_keys(self) -> list[str]:
         """Keys of the attempts whose task is done (a local look-up of future states)."""
         return [k for k, r in self.by_key.items() if r.future.done()]
+
+    def close(self) -> None:
+        """Forget every attempt and stop listening for memory restarts."""
+        self.by_key.clear()
+        if self.memory is not None:
+            self.memory.close()
 
     def any_errored(self, keys: list[str]) -> bool:
         return any(self.by_key[k].future.status == "error" for k in keys if k in self.by_key)
@@ -142,6 +152,9 @@ class Attempts:
 
     def rerun_reason(self, first: str, again: str) -> str:
         """Why an attempt that Dask started a second time is lost."""
+        memory = None if self.memory is None else self.memory.reason(first)
+        if memory is not None:
+            return memory
         return (
             f"its worker {first} was lost while it ran (Dask started it again on {again}; "
             "daskhpo resubmits it instead, from its checkpoint)"
@@ -154,9 +167,7 @@ class Attempts:
         if record.worker is not None:
             with contextlib.suppress(Exception):
                 self.client.run(request_stop, key, False, wait=False)
-        return Lost(
-            record.trial_id, record.attempt, self._now(), reason, started=record.worker is not None
-        )
+        return self._lost(record, reason)
 
     def lost_with_workers(self, workers: dict[str, Any], known: set[str]) -> list[Event]:
         """Attempts whose worker left while they ran, or whose allowed workers all left.
@@ -215,6 +226,9 @@ class Attempts:
         return events
 
     def _lost(self, record: Attempt, reason: str) -> Lost:
+        """The loss of ``record``, with its worker's memory as the reason if that was it."""
+        if self.memory is not None:
+            reason = self.memory.reason(record.worker) or reason
         return Lost(
             record.trial_id, record.attempt, self._now(), reason, started=record.worker is not None
         )

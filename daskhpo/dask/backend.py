@@ -41,6 +41,7 @@ from distributed import Client
 
 from daskhpo.backend import AttemptSpec, Event
 from daskhpo.dask.attempts import Attempt, Attempts, trial_dir, trial_dir_name
+from daskhpo.dask.memory import MemoryKills
 from daskhpo.dask.objective_check import ObjectiveCheck
 from daskhpo.dask.placement import WorkerView, assign
 from daskhpo.dask.worker import events
@@ -91,7 +92,7 @@ class DaskBackend:
         self.topic = events.topic_of(self._key(0, 0))
         self._inbox: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self._view = WorkerView(client, self.resources, self.now, refresh_interval)
-        self._attempts = Attempts(client, self.now)
+        self._attempts = Attempts(client, self.now, MemoryKills(client, self._view.memory_limit))
         self._outbox: list[AttemptSpec] = []
         self._swept_at = 0.0
         self._sweep_interval = 0.25
@@ -386,7 +387,7 @@ class DaskBackend:
         self._outbox = []
         for record in self._attempts:
             record.future.cancel()
-        self._attempts.by_key.clear()
+        self._attempts.close()
         try:
             self.client.unsubscribe_topic(self.topic)
         except Exception:  # the client may already be closed
