@@ -54,6 +54,7 @@ def tune(
     callbacks: Sequence[TunerCallback] = (),
     queue_depth: int | None = None,
     trial_walltime: float | None = None,
+    trial_timeout: float | None = None,
     startup_timeout: float | None = None,
     resume: bool = False,
 ) -> Result:
@@ -74,6 +75,11 @@ def tune(
     a worker that retires before ``trial_walltime`` seconds (default: learned from finished
     trials). While workers are on their way (queued jobs) the search waits for them, up to
     ``startup_timeout`` seconds if given.
+
+    An attempt that runs longer than ``trial_timeout`` seconds is told to stop at its next
+    report; one that does not within a grace period (5 s, or a tenth of ``trial_timeout``) has
+    its worker restarted. Either way the trial fails ("timed out after N s"), retried under
+    ``max_retries``; the other trials go on.
 
     With ``resume=True`` and the ``experiment_dir`` of an earlier run (killed, interrupted or
     stopped by its budget), the search continues where it was: finished trials are not run
@@ -97,6 +103,7 @@ def tune(
         time_budget=time_budget,
         target=target,
         trial_walltime=trial_walltime,
+        trial_timeout=trial_timeout,
         startup_timeout=startup_timeout,
         queue_depth=queue_depth,
     )

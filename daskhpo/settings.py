@@ -23,7 +23,7 @@ _POSITIVE_INTS = ("num_trials", "max_concurrent")
 #: Settings whose value is a whole number of at least zero.
 _NON_NEGATIVE_INTS = ("max_retries", "max_worker_losses", "queue_depth")
 #: Settings whose value is a positive, finite number of seconds.
-_SECONDS = ("time_budget", "trial_walltime", "startup_timeout")
+_SECONDS = ("time_budget", "trial_walltime", "trial_timeout", "startup_timeout")
 
 
 def _is_int(value: Any) -> bool:
@@ -77,6 +77,7 @@ class TuneSettings:
     time_budget: float | None = None
     target: float | None = None
     trial_walltime: float | None = None
+    trial_timeout: float | None = None  # seconds an attempt may run (``tuner.timeouts``)
     startup_timeout: float | None = None
     queue_depth: int | None = None
 

@@ -103,3 +103,24 @@ def memory_hog(config: dict[str, Any]) -> dict[str, Any]:
         held.append(np.ones(25 * 2**20 // 8))
         time.sleep(0.05)
     return {"loss": -1.0, "held": len(held)}
+
+
+def hangs(config: dict[str, Any]) -> dict[str, Any]:
+    """When ``n`` is ``hang``, sleeps (up to a minute) without ever reporting: a hung trial
+    that only a worker restart ends. Else a short trial."""
+    if config["n"] == config["hang"]:
+        deadline = time.monotonic() + 60.0
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+    else:
+        time.sleep(0.3)
+    return {"loss": float(config["n"])}
+
+
+def reports_forever(config: dict[str, Any]) -> dict[str, Any]:
+    """When ``n`` is ``hang``, reports every 0.1 s (up to a minute): a stop ends it. Else short."""
+    steps = 600 if config["n"] == config["hang"] else 3
+    for step in range(steps):
+        time.sleep(0.1)
+        dh.report(step, loss=float(config["n"]))
+    return {"loss": float(config["n"])}

@@ -19,7 +19,9 @@ from distributed import Client, LocalCluster
 
 import daskhpo as dh
 from daskhpo.dask.clusters import start_local_cluster
+from daskhpo.experiment.journal import read_journal
 from daskhpo.experiment.view import ExperimentView
+from daskhpo.tuner.timeouts import timeout_grace
 from tests import ft_objectives
 
 
@@ -149,3 +151,81 @@ def test_a_trial_over_its_workers_memory_limit_fails_with_the_reason(whose, tmp_
     assert view.trials[1].status.value == "FAILED"
     assert "exceeding its memory limit of 400 MiB" in (view.trials[1].error or "")
     assert [a.outcome for a in view.history(1)] == ["LOST", "LOST"]
+
+
+def _pids(client: Client) -> set[int]:
+    return set(client.run(os.getpid).values())
+
+
+def _records(exp: Path, event: str) -> list[dict]:
+    return [r for r in read_journal(exp / "journal.jsonl") if r["event"] == event]
+
+
+def _records_of(exp: Path, trial_id: int) -> list[dict]:
+    return [r for r in read_journal(exp / "journal.jsonl") if r.get("trial_id") == trial_id]
+
+
+def _timeout_failures(exp: Path, trial_id: int) -> list[dict]:
+    return [r for r in _records(exp, "failed") if r["trial_id"] == trial_id]
+
+
+def test_a_hung_trial_times_out_its_worker_restarts_and_the_others_complete(user_cluster, tmp_path):
+    before = _pids(user_cluster)
+    result = dh.tune(
+        ft_objectives.hangs,
+        {"n": dh.grid(list(range(8))), "hang": 1},
+        metric="loss",
+        client=user_cluster,
+        experiment_dir=tmp_path,
+        trial_timeout=2.0,
+    )
+    df = result.trials.set_index("trial_id")
+    assert df.loc[1, "status"] == "FAILED"
+    assert df.loc[1, "user_failures"] == 1
+    assert df.loc[1, "attempt"] == 0
+    assert str(df.loc[1, "error"]).startswith("timed out after 2 s"), df.loc[1, "error"]
+    assert "its worker was restarted" in df.loc[1, "error"]
+    others = df.drop(1)
+    assert list(others["status"]) == ["COMPLETED"] * 7
+    assert (others["user_failures"] == 0).all()
+    # The hung thread's worker was restarted (a new process); the other one was not.
+    after = _pids(user_cluster)
+    assert len(before - after) == 1, (before, after)
+    assert len(after) == 2
+    (failed,) = _timeout_failures(tmp_path, 1)
+    assert failed["kind"] == "timeout"
+    view = ExperimentView.from_directory(tmp_path)
+    (start,) = [a.started_at for a in view.history(1)]
+    assert start is not None
+    assert 2.0 <= failed["time"] - start <= 2.0 + timeout_grace(2.0) + 1.5
+    completed = [r["trial_id"] for r in _records(tmp_path, "completed")]
+    assert sorted(completed) == [0, 2, 3, 4, 5, 6, 7]
+
+
+def test_a_trial_that_reports_is_stopped_at_its_timeout_without_a_restart_and_retried(
+    user_cluster, tmp_path
+):
+    before = _pids(user_cluster)
+    result = dh.tune(
+        ft_objectives.reports_forever,
+        {"n": dh.grid(list(range(4))), "hang": 2},
+        metric="loss",
+        client=user_cluster,
+        experiment_dir=tmp_path,
+        trial_timeout=1.5,
+        max_retries=1,
+    )
+    df = result.trials.set_index("trial_id")
+    assert df.loc[2, "status"] == "FAILED"
+    lineage = [(r["event"], r.get("attempt"), r.get("reason")) for r in _records_of(tmp_path, 2)]
+    assert df.loc[2, "attempt"] == 1, lineage  # two attempts: the retry timed out too
+    assert df.loc[2, "user_failures"] == 2
+    assert df.loc[2, "infra_failures"] == 0
+    assert "it stopped at its next report" in df.loc[2, "error"]
+    assert list(df.drop(2)["status"]) == ["COMPLETED"] * 3
+    assert _pids(user_cluster) == before  # stopped cooperatively: no worker restarted
+    failures = _timeout_failures(tmp_path, 2)
+    assert [(f["attempt"], f["kind"], f["retry"]) for f in failures] == [
+        (0, "timeout", True),
+        (1, "timeout", False),
+    ]

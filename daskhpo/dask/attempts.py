@@ -20,7 +20,7 @@ from distributed import Client, Future
 from distributed.client import FutureCancelledError
 
 from daskhpo.backend import Event, Finished, Lost, Outcome, Reported, Started
-from daskhpo.dask.memory import MemoryKills
+from daskhpo.dask.restarts import WorkerRestarts
 from daskhpo.dask.worker.reporting import request_stop
 
 
@@ -53,11 +53,11 @@ class Attempts:
     """The attempts sent and not yet ended, by task key."""
 
     def __init__(
-        self, client: Client, now: Callable[[], float], memory: MemoryKills | None = None
+        self, client: Client, now: Callable[[], float], restarts: WorkerRestarts | None = None
     ) -> None:
         self.client = client
         self._now = now
-        self.memory = memory  # why workers were restarted for their memory, if they were
+        self.restarts = restarts  # why workers were restarted (memory, a hung trial), if known
         self.by_key: dict[str, Attempt] = {}
         self.durations: deque[float] = deque(maxlen=32)  # of recent attempts, seconds
 
@@ -86,10 +86,10 @@ class Attempts:
         return [k for k, r in self.by_key.items() if r.future.done()]
 
     def close(self) -> None:
-        """Forget every attempt and stop listening for memory restarts."""
+        """Forget every attempt and stop listening for workers' restarts."""
         self.by_key.clear()
-        if self.memory is not None:
-            self.memory.close()
+        if self.restarts is not None:
+            self.restarts.close()
 
     def any_errored(self, keys: list[str]) -> bool:
         return any(self.by_key[k].future.status == "error" for k in keys if k in self.by_key)
@@ -152,9 +152,9 @@ class Attempts:
 
     def rerun_reason(self, first: str, again: str) -> str:
         """Why an attempt that Dask started a second time is lost."""
-        memory = None if self.memory is None else self.memory.reason(first)
-        if memory is not None:
-            return memory
+        restarted = None if self.restarts is None else self.restarts.reason(first)
+        if restarted is not None:
+            return restarted
         return (
             f"its worker {first} was lost while it ran (Dask started it again on {again}; "
             "daskhpo resubmits it instead, from its checkpoint)"
@@ -226,9 +226,9 @@ class Attempts:
         return events
 
     def _lost(self, record: Attempt, reason: str) -> Lost:
-        """The loss of ``record``, with its worker's memory as the reason if that was it."""
-        if self.memory is not None:
-            reason = self.memory.reason(record.worker) or reason
+        """The loss of ``record``, with why its worker was restarted, when that is known."""
+        if self.restarts is not None:
+            reason = self.restarts.reason(record.worker) or reason
         return Lost(
             record.trial_id, record.attempt, self._now(), reason, started=record.worker is not None
         )

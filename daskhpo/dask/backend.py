@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
-import statistics
 import time
 import uuid
 from collections.abc import Callable
@@ -36,14 +35,14 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import dask
 from distributed import Client
 
 from daskhpo.backend import AttemptSpec, Event
 from daskhpo.dask.attempts import Attempt, Attempts, trial_dir, trial_dir_name
-from daskhpo.dask.memory import MemoryKills
 from daskhpo.dask.objective_check import ObjectiveCheck
 from daskhpo.dask.placement import WorkerView, assign
+from daskhpo.dask.restarts import WorkerRestarts
+from daskhpo.dask.saturation import PREFETCH_BELOW, Saturation
 from daskhpo.dask.worker import events
 from daskhpo.dask.worker.plugin import TrialEventsPlugin
 from daskhpo.dask.worker.reporting import request_stop, run_task
@@ -52,9 +51,6 @@ __all__ = ["PREFETCH_BELOW", "DaskBackend", "trial_dir"]
 
 logger = logging.getLogger(__name__)
 
-#: Trials shorter than this (median, seconds) let Dask prefetch one per worker; see
-#: ``DaskBackend._adapt_saturation``.
-PREFETCH_BELOW = 0.05
 #: Attempts queued beyond the slots, at least, for a queue-preferring scheduler: enough that
 #: the trials in flight outnumber twice the cluster's threads, the point from which Dask queues
 #: a group of root-ish tasks on its scheduler (see :meth:`DaskBackend.min_queue_depth`).
@@ -92,14 +88,15 @@ class DaskBackend:
         self.topic = events.topic_of(self._key(0, 0))
         self._inbox: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self._view = WorkerView(client, self.resources, self.now, refresh_interval)
-        self._attempts = Attempts(client, self.now, MemoryKills(client, self._view.memory_limit))
+        self._restarts = WorkerRestarts(client, self._view.memory_limit)
+        self._attempts = Attempts(client, self.now, self._restarts)
         self._outbox: list[AttemptSpec] = []
         self._swept_at = 0.0
         self._sweep_interval = 0.25
         self._gather_window = gather_window
         #: Set the scheduler's worker-saturation from trial durations (clusters daskhpo owns).
         self._tune_saturation = tune_saturation
-        self._saturation: float | None = None  # what this backend last set
+        self._saturation = Saturation(client)
         #: Seconds an attempt is expected to run. When set, attempts go only to workers that
         #: live at least that much longer (SLURM walltime, Dask ``--lifetime``), and capacity()
         #: counts only their slots.
@@ -262,6 +259,16 @@ class DaskBackend:
             self.stop(trial_id, attempt, pause=False)
         self._attempts.drop(key)
 
+    def kill(self, trial_id: int, attempt: int) -> None:
+        """End an attempt that ran past ``trial_timeout`` and did not stop at a report: cancel
+        it and restart its worker in its nanny (Dask cannot interrupt a thread). The worker's
+        other attempts come back as lost, saying why; no further event of this one."""
+        record = self._attempts.get(self._key(trial_id, attempt))
+        self.cancel(trial_id, attempt)
+        if record is not None and record.worker is not None:
+            why = f"its worker {record.worker} was restarted to end trial {trial_id}, which hung"
+            self._restarts.restart(record.worker, f"{why} past trial_timeout")
+
     # ------------------------------------------------------------------ events
 
     def _on_topic(self, event: tuple[float, Any]) -> None:
@@ -284,7 +291,7 @@ class DaskBackend:
         if self._check.pending:
             self._check.settle(block=False, finished=checked)
         if self._tune_saturation and events:
-            self._adapt_saturation()
+            self._saturation.adapt(self._attempts.durations)
         # Tasks that ended without their "end" event (lost workers, errors outside the
         # objective, results that could not travel as an event) are found by reading future
         # states, a local look-up: a done-callback per future costs a thread hop per trial.
@@ -307,30 +314,6 @@ class DaskBackend:
                     self._attempts.lost_with_workers(self._view.workers, self._view.known)
                 )
         return events
-
-    def _adapt_saturation(self) -> None:
-        """Let Dask prefetch a trial per worker only when trials take milliseconds.
-
-        Prefetching (Dask's ``worker-saturation`` above 1) hides the scheduler's round trip
-        between two trials, which matters only for very short ones; for longer ones it can put
-        a trial behind a straggler while another worker idles, so daskhpo's own clusters start
-        at 1.0 (first in, first out, to the first free thread) and switch to Dask's setting
-        while the median of recent trials stays under ``PREFETCH_BELOW`` seconds.
-        """
-        durations = self._attempts.durations
-        if len(durations) < 4:
-            return
-        if statistics.median(durations) >= PREFETCH_BELOW:
-            wanted = 1.0
-        else:  # Dask's own setting (1.1 unless configured otherwise)
-            wanted = float(dask.config.get("distributed.scheduler.worker-saturation", 1.1))
-        if wanted == self._saturation:
-            return
-        self._saturation = wanted
-        try:
-            self.client.run_on_scheduler(_set_saturation, wanted)
-        except Exception as exc:  # the scheduler is going away: nothing left to tune
-            logger.debug("could not set worker-saturation: %s", exc)
 
     def _drain(self, items: list[tuple[str, Any]]) -> list[Event]:
         """The events of ``items`` and of everything else waiting in the inbox."""
@@ -392,9 +375,3 @@ class DaskBackend:
             self.client.unsubscribe_topic(self.topic)
         except Exception:  # the client may already be closed
             logger.debug("unsubscribe failed", exc_info=True)
-
-
-def _set_saturation(value: float, dask_scheduler: Any = None) -> None:
-    """Runs on the scheduler: how many tasks each worker thread may hold (Dask's
-    ``distributed.scheduler.worker-saturation``)."""
-    dask_scheduler.WORKER_SATURATION = value

@@ -16,13 +16,19 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 import numpy as np
 
 from daskhpo import records as rec
-from daskhpo.backend import Backend, LifetimeAwareBackend, NoCapacityError, QueueingBackend
+from daskhpo.backend import (
+    Backend,
+    KillingBackend,
+    LifetimeAwareBackend,
+    NoCapacityError,
+    QueueingBackend,
+)
 from daskhpo.schedulers.base import Scheduler
 from daskhpo.searchers.base import Searcher
 from daskhpo.settings import TuneSettings
 from daskhpo.space import SearchSpace
 from daskhpo.trial import Trial, TrialStatus
-from daskhpo.tuner.commands import Cancel, Command, Record, Stop, Submit
+from daskhpo.tuner.commands import Cancel, Command, Kill, Record, Stop, Submit
 from daskhpo.tuner.state import TunerState
 from daskhpo.tuner.stats import ReportRecord, TunerStats
 
@@ -74,6 +80,7 @@ class Tuner:
         ]
         self._lifetimes = backend if isinstance(backend, LifetimeAwareBackend) else None
         self._queueing = backend if isinstance(backend, QueueingBackend) else None
+        self._killing = backend if isinstance(backend, KillingBackend) else None
         self.state = TunerState(
             settings=settings,
             space=space,
@@ -100,6 +107,7 @@ class Tuner:
                 events = backend.wait(state.wait_timeout(backend.now()))
                 if events:
                     execute(state.handle_all(events, backend.now()))
+                execute(state.check_timeouts(backend.now()))
                 execute(state.check_stop(backend.now()))
                 for cb in self.callbacks:
                     cb.on_step(self)
@@ -170,6 +178,11 @@ class Tuner:
                 backend.stop(command.trial_id, command.attempt, pause=command.pause)  # type: ignore[union-attr]
             elif kind is Cancel:
                 backend.cancel(command.trial_id, command.attempt)  # type: ignore[union-attr]
+            elif kind is Kill:
+                if self._killing is not None:
+                    self._killing.kill(command.trial_id, command.attempt)  # type: ignore[union-attr]
+                else:
+                    backend.cancel(command.trial_id, command.attempt)  # type: ignore[union-attr]
 
     def replay(self, records: Sequence[rec.Record]) -> int:
         """Rebuild the search from an earlier run's records (see :meth:`TunerState.replay`)
