@@ -60,18 +60,18 @@ BREAKS = (
     ),
     Break(
         "report() ignores stop requests",
-        "daskhpo/dask/worker/reporting.py",
-        "    if paused is not None:\n        raise TrialStopped(paused=paused)\n",
-        "    pass\n",
+        "daskhpo/dask/worker/verdicts.py",
+        "    return _STOP_REQUESTS.get(key)\n",
+        "    return None\n",
         CANCEL_TESTS,
     ),
     Break(
         "resume deletes the checkpoint directories of unfinished trials",
         "daskhpo/api.py",
-        "        records = list(read_journal(directory.journal_path))\n",
-        "        records = list(read_journal(directory.journal_path))\n"
+        "        records = list(read_records(directory.journal_path))\n",
+        "        records = list(read_records(directory.journal_path))\n"
         "        import shutil\n"
-        "        done = {r.get('trial_id') for r in records if r.get('event') == 'completed'}\n"
+        "        done = {r.trial_id for r in records if type(r).__name__ == 'Completed'}\n"
         "        for old in (directory.path / 'trials').glob('trial_*'):\n"
         "            if int(old.name.split('_')[1]) not in done:\n"
         "                shutil.rmtree(old)\n",
@@ -105,17 +105,23 @@ def _copy(target: Path) -> Path:
     return tree
 
 
-def apply(tree: Path, brk: Break) -> None:
-    """Patch the copy; stop loudly when the anchor text is gone or not unique."""
-    path = tree / brk.path
-    text = path.read_text()
+def check_anchor(tree: Path, brk: Break) -> str:
+    """The text of the file ``brk`` patches; stops loudly when its anchor is gone or not
+    unique."""
+    text = (tree / brk.path).read_text()
     found = text.count(brk.old)
     if found != 1:
         raise SystemExit(
             f"anchor not found exactly once ({found} times) for {brk.name!r} in {brk.path}; "
             "the code moved: update this break in benchmarks/mutants.py to the new code"
         )
-    path.write_text(text.replace(brk.old, brk.new))
+    return text
+
+
+def apply(tree: Path, brk: Break) -> None:
+    """Patch the copy (see :func:`check_anchor`)."""
+    text = check_anchor(tree, brk)
+    (tree / brk.path).write_text(text.replace(brk.old, brk.new))
 
 
 def run_tests(tree: Path, tests: tuple[str, ...], timeout: float) -> tuple[int, list[str], float]:
@@ -146,10 +152,18 @@ def main() -> int:
     parser.add_argument("--only", default="", help="run the breaks whose name contains this")
     parser.add_argument("--baseline", action="store_true", help="check the tests pass unbroken")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per break")
+    parser.add_argument(
+        "--check", action="store_true", help="only check that every anchor is in the code"
+    )
     args = parser.parse_args()
     breaks = [b for b in BREAKS if args.only in b.name]
     if not breaks:
         raise SystemExit(f"no break matches --only {args.only!r}")
+    if args.check:
+        for brk in breaks:
+            check_anchor(ROOT, brk)
+        print(f"{len(breaks)} anchors found")
+        return 0
     rows = []
     with tempfile.TemporaryDirectory(prefix="daskhpo-mutants-") as scratch:
         if args.baseline:

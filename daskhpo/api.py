@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ import numpy as np
 
 from daskhpo import records as rec
 from daskhpo.dask.worker.shipping import ship
-from daskhpo.errors import SettingsError
+from daskhpo.errors import JournalError, SettingsError
 from daskhpo.experiment.directory import ExperimentDir
 from daskhpo.experiment.journal import Journal, read_records
 from daskhpo.registry import make_scheduler, make_searcher
@@ -56,6 +57,8 @@ def tune(
     trial_walltime: float | None = None,
     trial_timeout: float | None = None,
     startup_timeout: float | None = None,
+    journal_fsync: str = "off",
+    verdict_timeout: float = 0.5,
     resume: bool = False,
 ) -> Result:
     """Search ``space`` for the configuration that optimises ``metric`` of ``objective``.
@@ -80,6 +83,17 @@ def tune(
     report; one that does not within a grace period (5 s, or a tenth of ``trial_timeout``) has
     its worker restarted. Either way the trial fails ("timed out after N s"), retried under
     ``max_retries``; the other trials go on.
+
+    ``journal_fsync`` says when the journal reaches the disk: ``"off"`` (the operating system
+    has every record before the driver acts on it: a killed driver loses nothing, a power loss
+    may), ``"step"`` (one ``fsync`` before each batch is acted on) or ``"record"`` (one per
+    record); see :mod:`daskhpo.experiment.journal`. If the journal cannot be written (a full or
+    read-only disk) the search stops, its trials are cancelled, and
+    :class:`~daskhpo.errors.JournalError` says what to free before resuming.
+
+    At the scheduler's milestones (ASHA's rungs, PBT's perturbation steps...) ``report()``
+    waits up to ``verdict_timeout`` seconds for the decision on that step, so a trial stopped
+    at a rung computes nothing beyond it (0: never wait; a stop then lands one step late).
 
     With ``resume=True`` and the ``experiment_dir`` of an earlier run (killed, interrupted or
     stopped by its budget), the search continues where it was: finished trials are not run
@@ -106,6 +120,8 @@ def tune(
         trial_timeout=trial_timeout,
         startup_timeout=startup_timeout,
         queue_depth=queue_depth,
+        journal_fsync=journal_fsync,
+        verdict_timeout=verdict_timeout,
     )
     return run_search(
         objective,
@@ -149,16 +165,17 @@ def run_search(
         )
         if directory is None:
             directory = _open_directory(path, resume)
-        return _run(
-            shipped,
-            _Search(space, settings, scheduler, searcher),
-            directory,
-            cluster=cluster,
-            client=client,
-            progress=progress,
-            callbacks=callbacks,
-            resume=resume,
-        )
+        with directory.lock():  # one driver per experiment, before anything is read or written
+            return _run(
+                shipped,
+                _Search(space, settings, scheduler, searcher),
+                directory,
+                cluster=cluster,
+                client=client,
+                progress=progress,
+                callbacks=callbacks,
+                resume=resume,
+            )
     except BaseException:
         if directory is not None and not resume:
             directory.discard()  # keeps everything once the journal was opened
@@ -194,30 +211,6 @@ def _run(
     callbacks: Sequence[TunerCallback],
     resume: bool,
 ) -> Result:
-    with directory.lock():  # one driver per experiment, before anything is read or written
-        return _run_locked(
-            objective,
-            search,
-            directory,
-            cluster=cluster,
-            client=client,
-            progress=progress,
-            callbacks=callbacks,
-            resume=resume,
-        )
-
-
-def _run_locked(
-    objective: Callable[[dict[str, Any]], Any],
-    search: _Search,
-    directory: ExperimentDir,
-    *,
-    cluster: Any,
-    client: Any,
-    progress: bool | None,
-    callbacks: Sequence[TunerCallback],
-    resume: bool,
-) -> Result:
     settings = search.settings
     records: list[rec.Record] = []
     if resume:
@@ -242,7 +235,8 @@ def _run_locked(
 
     with (
         connect(cluster, client, experiment_dir=directory.path) as (dask_client, expect_more),
-        Journal(directory.journal_path) as journal,  # the cluster answered: the search begins
+        # the cluster answered: the search begins
+        Journal(directory.journal_path, fsync=settings.journal_fsync) as journal,
     ):
         backend = DaskBackend(
             dask_client,
@@ -253,6 +247,7 @@ def _run_locked(
             expect_more_workers=expect_more,
             clock_offset=max((float(r.time) for r in records), default=0.0),
             tune_saturation=owns_scheduler(dask_client),
+            verdict_timeout=settings.verdict_timeout,
         )
         try:
             backend.capacity()
@@ -266,14 +261,25 @@ def _run_locked(
                 journal=journal,
                 callbacks=all_callbacks,
             )
-            if records:
-                tuner.replay(records)
-            tuner.run()
+            try:
+                if records:
+                    tuner.replay(records)
+                tuner.run()
+            except JournalError:
+                _write_results_if_possible(directory, tuner)
+                raise
         finally:
             backend.close()
     result = result_from_tuner(tuner, directory.path)
     directory.write_results(result)
     return result
+
+
+def _write_results_if_possible(directory: ExperimentDir, tuner: Tuner) -> None:
+    """The tables of a search its journal stopped: tried, but on the same full disk they may
+    fail too, and that must not hide why the search stopped."""
+    with contextlib.suppress(Exception):
+        directory.write_results(result_from_tuner(tuner, directory.path))
 
 
 def make_tuner(

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from daskhpo.errors import NoCapacityError as NoCapacityError  # re-exported
+from daskhpo.milestones import NO_MILESTONES, Milestones
 
 
 class Outcome(str, enum.Enum):
@@ -33,6 +34,7 @@ class AttemptSpec:
     resources: dict[str, float] = field(default_factory=dict)
     budget: float | None = None  # resource level to reach before pausing (promotion schedulers)
     checkpoint_trial_id: int | None = None  # seed the trial's checkpoint dir from this trial (PBT)
+    milestones: Milestones = NO_MILESTONES  # steps whose report waits for the driver's verdict
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,8 @@ class Finished:
     error: str | None = None  # traceback or explanation for Outcome.ERROR
     worker: str | None = None
     reports: tuple[tuple[float, float, dict[str, Any]], ...] = ()  # (time, step, metrics) sent
+    verdict_waits: int = 0  # milestone reports that waited for the driver's verdict
+    verdict_timeouts: int = 0  # of those, the waits that ended without a verdict
 
 
 @dataclass(frozen=True)
@@ -137,6 +141,20 @@ class QueueingBackend(Protocol):
 
     def min_queue_depth(self, capacity: int) -> int:
         """Attempts to keep queued beyond ``capacity`` for a queue-preferring scheduler."""
+        ...
+
+
+@runtime_checkable
+class VerdictBackend(Protocol):
+    """Optional capability: a backend whose attempts wait for a verdict at milestones.
+
+    At a report on one of its :class:`~daskhpo.milestones.Milestones` an attempt waits
+    (bounded) until it is told to stop or pause (:meth:`Backend.stop`) or to go on
+    (:meth:`release`), so a decision at a rung takes effect at the rung.
+    """
+
+    def release(self, trial_id: int, attempt: int, step: float) -> None:
+        """Let an attempt waiting at its milestone report ``step`` go on."""
         ...
 
 

@@ -116,6 +116,7 @@ class Completed:
     attempt: int
     metrics: dict[str, Any] = field(default_factory=dict)
     worker: str | None = None
+    verdict_timeouts: int = 0  # milestone waits that went on without a verdict
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -127,6 +128,7 @@ class Stopped:
     trial_id: int
     attempt: int
     worker: str | None = None
+    verdict_timeouts: int = 0  # milestone waits that went on without a verdict
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -138,6 +140,7 @@ class Paused:
     trial_id: int
     attempt: int
     worker: str | None = None
+    verdict_timeouts: int = 0  # milestone waits that went on without a verdict
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

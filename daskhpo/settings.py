@@ -22,6 +22,8 @@ from daskhpo.errors import SettingsError
 _POSITIVE_INTS = ("num_trials", "max_concurrent")
 #: Settings whose value is a whole number of at least zero.
 _NON_NEGATIVE_INTS = ("max_retries", "max_worker_losses", "queue_depth")
+#: The values of ``journal_fsync`` (see :mod:`daskhpo.experiment.journal`).
+JOURNAL_FSYNC = ("off", "step", "record")
 #: Settings whose value is a positive, finite number of seconds.
 _SECONDS = ("time_budget", "trial_walltime", "trial_timeout", "startup_timeout")
 
@@ -59,7 +61,9 @@ class TuneSettings:
     ``scheduler`` and ``searcher`` are descriptions (a name, a one-key mapping, or an
     instance; see :mod:`daskhpo.registry`). ``resources`` are per-trial Dask resources, e.g.
     ``{"GPU": 1}``; ``gpus_per_trial`` is sugar for the ``GPU`` resource and is folded into
-    ``resources`` on construction. Construction validates every field; use :meth:`replace` to
+    ``resources`` on construction. ``verdict_timeout``: seconds a report at one of the
+    scheduler's milestones (a rung) waits for its decision, so a stopped trial computes no
+    step past its rung (0: never wait). Construction validates every field; use :meth:`replace` to
     change some (it validates again).
     """
 
@@ -80,6 +84,8 @@ class TuneSettings:
     trial_timeout: float | None = None  # seconds an attempt may run (``tuner.timeouts``)
     startup_timeout: float | None = None
     queue_depth: int | None = None
+    journal_fsync: str = "off"
+    verdict_timeout: float = 0.5
 
     def __post_init__(self) -> None:
         if not isinstance(self.metric, str) or not self.metric:
@@ -102,8 +108,23 @@ class TuneSettings:
                 raise SettingsError(f"{name} must be a positive number of seconds, got {value!r}")
         if self.target is not None and not (_is_number(self.target) and math.isfinite(self.target)):
             raise SettingsError(f"target must be a finite number, got {self.target!r}")
+        if not (
+            _is_number(self.verdict_timeout)
+            and math.isfinite(self.verdict_timeout)
+            and self.verdict_timeout >= 0
+        ):
+            raise SettingsError(
+                f"verdict_timeout must be a number of seconds >= 0 (how long a report at a "
+                f"rung waits for the scheduler's decision; 0: never wait), got "
+                f"{self.verdict_timeout!r}"
+            )
         if self.seed is not None and (not _is_int(self.seed) or self.seed < 0):
             raise SettingsError(f"seed must be an integer >= 0, got {self.seed!r}")
+        if self.journal_fsync not in JOURNAL_FSYNC:
+            raise SettingsError(
+                f"journal_fsync must be one of {', '.join(map(repr, JOURNAL_FSYNC))} (when the "
+                f"journal reaches the disk), got {self.journal_fsync!r}"
+            )
         object.__setattr__(self, "resources", self._merged_resources())
 
     def _merged_resources(self) -> dict[str, float]:

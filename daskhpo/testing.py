@@ -29,17 +29,19 @@ back decoded, to compare the decisions of two runs or to replay them::
 from __future__ import annotations
 
 import copy
+import errno
 import io
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from daskhpo.backend import AttemptSpec, Event, Finished, Outcome, Reported, Started
 from daskhpo.experiment.journal import Journal
 from daskhpo.records import Record, decode_line
 
-__all__ = ["MemoryJournal", "StepFn", "SteppedBackend"]
+__all__ = ["FailingDisk", "MemoryJournal", "StepFn", "SteppedBackend"]
 
 #: One epoch of a stepped objective: (config, state, epoch) -> (new state, metrics).
 StepFn = Callable[[dict[str, Any], Any, int], tuple[Any, dict[str, Any]]]
@@ -224,3 +226,50 @@ class MemoryJournal(Journal):
         """Every record appended so far, decoded, in order."""
         lines = self.buffer.getvalue().splitlines(keepends=True)
         return [r for r in map(decode_line, lines) if r is not None]
+
+
+class FailingDisk:
+    """Opens a journal on a disk that fails after ``space`` bytes: ``Journal(path,
+    opener=FailingDisk(4096))``.
+
+    Writes reach the real file until ``space`` bytes are written; the write that crosses it
+    writes what fits (the torn line a full disk leaves) and then every write raises
+    ``OSError(error)`` (``ENOSPC`` unless told otherwise: ``EROFS``, ``EIO``). ``attempts``
+    counts the writes tried after the disk failed, the one that failed included.
+    """
+
+    def __init__(self, space: int, error: int = errno.ENOSPC) -> None:
+        self.space = space
+        self.error = error
+        self.written = 0
+        self.attempts = 0
+
+    def __call__(self, path: Path) -> BinaryIO:
+        return cast(BinaryIO, _FailingFile(path.open("ab", buffering=0), self))
+
+
+class _FailingFile(io.RawIOBase):
+    def __init__(self, file: BinaryIO, disk: FailingDisk) -> None:
+        self._file = file
+        self._disk = disk
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        disk = self._disk
+        room = disk.space - disk.written
+        if room <= 0:
+            disk.attempts += 1
+            raise OSError(disk.error, os.strerror(disk.error))
+        chunk = bytes(data)[:room]
+        written = self._file.write(chunk) or 0
+        disk.written += written
+        return written
+
+    def fileno(self) -> int:
+        return self._file.fileno()
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()

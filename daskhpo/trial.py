@@ -65,6 +65,7 @@ class Trial:
     attempt: int = 0  # number of the current (or last) attempt, from 0
     user_failures: int = 0  # attempts ended by the objective raising
     infra_failures: int = 0  # attempts ended by a lost worker (not charged)
+    verdict_timeouts: int = 0  # milestone reports that went on without the driver's verdict
     resources: dict[str, float] = field(default_factory=dict)
     budget: float | None = None
     checkpoint_trial_id: int | None = None

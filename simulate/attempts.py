@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from daskhpo.milestones import MilestoneTracker
     from simulate.workers import SimWorker
 
 __all__ = ["Saved", "Segment", "SimAttempt"]
@@ -24,6 +25,8 @@ class SimAttempt:
         "done",
         "done0",
         "emitted",
+        "held_at",
+        "milestones",
         "seq",
         "speed",
         "start",
@@ -52,6 +55,8 @@ class SimAttempt:
         self.done0 = 0.0
         self.speed = 1.0
         self.emitted = 0
+        self.milestones: MilestoneTracker | None = None  # reports that wait for a verdict
+        self.held_at = -1.0  # when it last reported at a milestone (waiting for the verdict)
 
 
 #: What a trial keeps between attempts: (config, work, curve, checkpointed work, step).

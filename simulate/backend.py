@@ -4,7 +4,10 @@ Attempts submitted by the Tuner wait in a FIFO inside the backend and start on t
 worker slot. Their work (seconds at speed 1, from the workload) runs at the worker's speed after
 a per-attempt overhead; multi-fidelity workloads report once per step, like ``report()`` does
 on a real worker: a STOP/PAUSE decision takes effect at the attempt's next report, and an
-attempt whose ``budget`` is reached pauses right after reporting it. Lost workers (failure,
+attempt whose ``budget`` is reached pauses right after reporting it. At a report on one of
+its milestones (``AttemptSpec.milestones``) the attempt waits for the driver's verdict, as
+``report()`` does; the driver answers at the same virtual instant, so a STOP or PAUSE given
+there ends the attempt at that report and a CONTINUE costs no time. Lost workers (failure,
 preemption, walltime, scale-down) return their attempts as ``Lost(started=True)``; the Tuner
 resubmits them and the new attempt resumes from the trial's last checkpoint.
 
@@ -116,6 +119,8 @@ class SimBackend:
                 f"cancel it before submitting attempt {spec.attempt}"
             )
         rec = SimAttempt(tid, spec.attempt, spec.budget)
+        if spec.milestones:
+            rec.milestones = spec.milestones.tracker()
         config = spec.config
         saved = self._saved.pop(tid, None) if self._saved else None
         if saved is None:
@@ -144,8 +149,13 @@ class SimBackend:
 
     def stop(self, trial_id: int, attempt: int, *, pause: bool) -> None:
         rec = self._attempts.get(trial_id)
-        if rec is not None and rec.attempt == attempt and rec.stop is None:
-            rec.stop = pause
+        if rec is None or rec.attempt != attempt or rec.stop is not None:
+            return
+        now = self.engine.now
+        if rec.held_at == now and rec.worker is not None:  # the verdict on its milestone
+            self._end(rec, now, _PAUSED if pause else _STOPPED, {})
+            return
+        rec.stop = pause
 
     def cancel(self, trial_id: int, attempt: int) -> None:
         rec = self._attempts.get(trial_id)
@@ -286,6 +296,9 @@ class SimBackend:
         elif k >= steps:
             self._end(rec, t, _RETURNED, {self._metric: curve[-1]})
         else:
+            tracker = rec.milestones
+            if tracker is not None and tracker.crossed(k):
+                rec.held_at = t
             when = rec.work_start + (rec.done + rec.work / steps - rec.done0) / rec.speed
             rec.seq = self._push(max(when, t), P_ATTEMPT, rec)
 

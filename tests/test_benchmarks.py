@@ -95,3 +95,15 @@ def test_one_command_measures_a_workload_in_fresh_interpreters_and_writes_the_ta
         assert 0 < low <= float(cells[1]) <= high
     assert any(line.startswith("- Goal: daskhpo with reports ≤ 1.2 s") for line in lines)
     assert "W1" not in {line.split()[1] for line in lines if line.startswith("### ")}
+
+
+def test_every_deliberate_break_of_the_mutation_check_still_finds_its_code():
+    # A refactor that moves the code a break patches must update benchmarks/mutants.py too.
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "mutants.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "anchors found" in done.stdout

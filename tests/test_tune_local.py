@@ -136,7 +136,7 @@ def test_bad_arguments_fail_before_any_cluster(kwargs, message):
 
 
 def test_resources_no_worker_has_fail_clearly(dask_client):
-    with pytest.raises(RuntimeError, match="no worker can run a trial that needs"):
+    with pytest.raises(RuntimeError, match="no worker can run a trial that needs") as info:
         dh.tune(
             objectives.quadratic,
             SPACE,
@@ -145,6 +145,10 @@ def test_resources_no_worker_has_fail_clearly(dask_client):
             resources={"GPU": 1},
             client=dask_client,
         )
+    message = str(info.value)
+    assert "{'GPU': 1.0}" in message
+    assert "offering:" in message  # what the workers have
+    assert message.count("Start workers that offer these resources") == 1  # the advice, once
 
 
 def test_every_worker_is_kept_busy(dask_client):

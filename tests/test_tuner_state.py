@@ -13,7 +13,17 @@ from daskhpo.searchers.random import RandomSearcher
 from daskhpo.settings import TuneSettings
 from daskhpo.testing import MemoryJournal, SteppedBackend
 from daskhpo.trial import TrialStatus
-from daskhpo.tuner import Cancel, Command, Kill, Record, Stop, Submit, Tuner, TunerState
+from daskhpo.tuner import (
+    Cancel,
+    Command,
+    Continue,
+    Kill,
+    Record,
+    Stop,
+    Submit,
+    Tuner,
+    TunerState,
+)
 from tests.sched_objectives import ranked_curve
 
 SPACE = dh.SearchSpace({"a": dh.uniform(0.0, 1.0)})
@@ -43,6 +53,8 @@ def shape(commands: list[Command]) -> list[tuple[Any, ...]]:
             out.append(("submit", c.spec.trial_id, c.spec.attempt))
         elif isinstance(c, Stop):
             out.append(("stop", c.trial_id, c.attempt, c.pause))
+        elif isinstance(c, Continue):
+            out.append(("continue", c.trial_id, c.attempt, c.step))
         elif isinstance(c, Kill):
             out.append(("kill", c.trial_id, c.attempt))
         else:
@@ -88,8 +100,10 @@ def test_a_report_that_loses_at_an_asha_rung_is_decided_then_stopped():
     for t in range(3):
         state.handle(Started(t, 0, 0.0, f"w{t}"), 0.0)
     # the first two reach rung 1 among the best third: they continue, with one record each
+    # and the verdict that lets the attempt, waiting at its rung, go on
     assert shape(state.handle(Reported(0, 0, 1.0, 1.0, {"loss": 0.1}), 1.0)) == [
-        ("record", "reported", 0, 0)
+        ("record", "reported", 0, 0),
+        ("continue", 0, 0, 1.0),
     ]
     state.handle(Reported(1, 0, 1.0, 1.0, {"loss": 0.2}), 1.0)
     commands = state.handle(Reported(2, 0, 1.0, 1.0, {"loss": 0.9}), 1.0)

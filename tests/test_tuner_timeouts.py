@@ -39,7 +39,8 @@ def test_an_attempt_past_its_timeout_is_told_to_stop_then_fails_as_timed_out():
     assert state.check_timeouts(10.9) == []
     assert shape(state.check_timeouts(11.0)) == [("record", "decided", 0, 0), ("stop", 0, 0, False)]
     assert state.check_timeouts(11.5) == []  # told once
-    commands = state.handle(Finished(0, 0, 12.0, Outcome.STOPPED), 12.0)
+    # In a batch of events, as the loop hands them over.
+    commands = state.handle_all([Finished(0, 0, 12.0, Outcome.STOPPED)], 12.0)
     failed = _failed(commands)
     assert (failed.kind, failed.retry) == ("timeout", False)
     assert failed.error is not None

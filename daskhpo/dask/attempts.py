@@ -21,7 +21,7 @@ from distributed.client import FutureCancelledError
 
 from daskhpo.backend import Event, Finished, Lost, Outcome, Reported, Started
 from daskhpo.dask.restarts import WorkerRestarts
-from daskhpo.dask.worker.reporting import request_stop
+from daskhpo.dask.worker.verdicts import request_stop
 
 
 @dataclass
@@ -148,6 +148,8 @@ class Attempts:
             error=outcome.get("error"),
             worker=outcome.get("worker"),
             reports=reports,
+            verdict_waits=int(outcome.get("verdict_waits", 0)),
+            verdict_timeouts=int(outcome.get("verdict_timeouts", 0)),
         )
 
     def rerun_reason(self, first: str, again: str) -> str:

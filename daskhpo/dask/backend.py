@@ -18,7 +18,10 @@ Design, from measurements on small clusters:
 * A task whose worker died comes back as ``KilledWorker`` (own clusters: ``allowed-failures`` 0),
   or Dask starts it again (a user's cluster): a second start is a lost attempt, and the rerun
   ends at once (``worker.reruns``). The Tuner resubmits it to resume from its checkpoint.
-* Stop and pause are cooperative: a flag set on the trial's worker, read by ``report()``.
+* Stop and pause are cooperative: a flag set on the trial's worker, read by ``report()``. At
+  a milestone of the scheduler (a rung) the report waits, up to ``verdict_timeout`` s, for
+  that flag or for a release (:meth:`DaskBackend.release`): the driver sends one for each
+  milestone report only, so reports between milestones cost no round trip.
 * Before the first trial, :mod:`daskhpo.dask.objective_check` sees that workers load the
   objective.
 """
@@ -42,10 +45,11 @@ from daskhpo.dask.attempts import Attempt, Attempts, trial_dir, trial_dir_name
 from daskhpo.dask.objective_check import ObjectiveCheck
 from daskhpo.dask.placement import WorkerView, assign
 from daskhpo.dask.restarts import WorkerRestarts
-from daskhpo.dask.saturation import PREFETCH_BELOW, Saturation
+from daskhpo.dask.saturation import PREFETCH_BELOW, set_saturation, wanted_saturation
 from daskhpo.dask.worker import events
 from daskhpo.dask.worker.plugin import TrialEventsPlugin
-from daskhpo.dask.worker.reporting import request_stop, run_task
+from daskhpo.dask.worker.reporting import run_task
+from daskhpo.dask.worker.verdicts import request_continue, request_stop
 
 __all__ = ["PREFETCH_BELOW", "DaskBackend", "trial_dir"]
 
@@ -74,8 +78,10 @@ class DaskBackend:
         clock_offset: float = 0.0,
         gather_window: float = 0.02,
         tune_saturation: bool = False,
+        verdict_timeout: float = 0.5,
     ) -> None:
         self.client = client
+        self.verdict_timeout = verdict_timeout
         self.objective = objective
         self.metric = metric
         self.experiment_dir = experiment_dir
@@ -96,7 +102,7 @@ class DaskBackend:
         self._gather_window = gather_window
         #: Set the scheduler's worker-saturation from trial durations (clusters daskhpo owns).
         self._tune_saturation = tune_saturation
-        self._saturation = Saturation(client)
+        self._saturation: float | None = None  # what this backend last set
         #: Seconds an attempt is expected to run. When set, attempts go only to workers that
         #: live at least that much longer (SLURM walltime, Dask ``--lifetime``), and capacity()
         #: counts only their slots.
@@ -236,18 +242,28 @@ class DaskBackend:
             "budget": spec.budget,
             "resources": spec.resources,
             "checkpoint_from": checkpoint_from,
+            "milestones": spec.milestones,
+            "verdict_timeout": self.verdict_timeout,
         }
 
     def stop(self, trial_id: int, attempt: int, *, pause: bool) -> None:
+        self._tell(trial_id, attempt, request_stop, pause)
+
+    def release(self, trial_id: int, attempt: int, step: float) -> None:
+        """Let an attempt waiting at its milestone report ``step`` go on."""
+        self._tell(trial_id, attempt, request_continue, step)
+
+    def _tell(self, trial_id: int, attempt: int, verdict: Callable[..., Any], arg: Any) -> None:
+        """Run ``verdict(key, arg)`` on the attempt's worker, without waiting for it."""
         key = self._key(trial_id, attempt)
         record = self._attempts.get(key)
         if record is None or record.done:
             return
         workers = [record.worker] if record.worker else None
         try:
-            self.client.run(request_stop, key, pause, workers=workers, wait=False)
+            self.client.run(verdict, key, arg, workers=workers, wait=False)
         except Exception as exc:  # a worker that just died: its loss will be reported
-            logger.debug("could not deliver stop for %s: %s", key, exc)
+            logger.debug("could not deliver %s for %s: %s", verdict.__name__, key, exc)
 
     def cancel(self, trial_id: int, attempt: int) -> None:
         self._outbox = [s for s in self._outbox if (s.trial_id, s.attempt) != (trial_id, attempt)]
@@ -260,14 +276,12 @@ class DaskBackend:
         self._attempts.drop(key)
 
     def kill(self, trial_id: int, attempt: int) -> None:
-        """End an attempt that ran past ``trial_timeout`` and did not stop at a report: cancel
-        it and restart its worker in its nanny (Dask cannot interrupt a thread). The worker's
-        other attempts come back as lost, saying why; no further event of this one."""
+        """Cancel an attempt that did not stop at its ``trial_timeout`` and restart its worker
+        (Dask cannot interrupt a thread); the worker's other attempts come back as lost."""
         record = self._attempts.get(self._key(trial_id, attempt))
         self.cancel(trial_id, attempt)
         if record is not None and record.worker is not None:
-            why = f"its worker {record.worker} was restarted to end trial {trial_id}, which hung"
-            self._restarts.restart(record.worker, f"{why} past trial_timeout")
+            self._restarts.restart(record.worker, trial_id)
 
     # ------------------------------------------------------------------ events
 
@@ -291,7 +305,7 @@ class DaskBackend:
         if self._check.pending:
             self._check.settle(block=False, finished=checked)
         if self._tune_saturation and events:
-            self._saturation.adapt(self._attempts.durations)
+            self._adapt_saturation()
         # Tasks that ended without their "end" event (lost workers, errors outside the
         # objective, results that could not travel as an event) are found by reading future
         # states, a local look-up: a done-callback per future costs a thread hop per trial.
@@ -314,6 +328,14 @@ class DaskBackend:
                     self._attempts.lost_with_workers(self._view.workers, self._view.known)
                 )
         return events
+
+    def _adapt_saturation(self) -> None:
+        """Let Dask prefetch a trial per worker only when trials take milliseconds
+        (:mod:`daskhpo.dask.saturation`)."""
+        wanted = wanted_saturation(self._attempts.durations)
+        if wanted is not None and wanted != self._saturation:
+            self._saturation = wanted
+            set_saturation(self.client, wanted)
 
     def _drain(self, items: list[tuple[str, Any]]) -> list[Event]:
         """The events of ``items`` and of everything else waiting in the inbox."""

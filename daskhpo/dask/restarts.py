@@ -66,13 +66,18 @@ class WorkerRestarts:
         """Why ``worker`` was restarted, if it was for its memory or by the driver."""
         return None if worker is None else self.reasons.get(worker)
 
-    def restart(self, worker: str, reason: str) -> None:
-        """Restart ``worker`` in its nanny, in the background (the driver goes on meanwhile).
+    def restart(self, worker: str, trial_id: int) -> None:
+        """Restart ``worker`` in its nanny to end trial ``trial_id``, which hung past its
+        ``trial_timeout``, in the background (the driver goes on meanwhile).
 
         Without a nanny the worker cannot be restarted: the stuck thread keeps its slot, and a
         warning says so.
         """
-        self.reasons.setdefault(worker, reason)
+        self.reasons.setdefault(
+            worker,
+            f"its worker {worker} was restarted to end trial {trial_id}, which hung past "
+            "trial_timeout",
+        )
         thread = threading.Thread(
             target=self._restart, args=(worker,), name=f"daskhpo-restart-{worker}", daemon=True
         )

@@ -229,6 +229,7 @@ class ExperimentView:
                 trial.last_metrics.update(r.metrics)
                 attempt.metrics = dict(r.metrics)
             trial.status = TrialStatus(OUTCOMES[type(r)])
+            trial.verdict_timeouts += r.verdict_timeouts
             trial.worker = attempt.worker = r.worker or attempt.worker or trial.worker
             trial.ended_at = time
             self._end(attempt, r, time)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from daskhpo.milestones import NO_MILESTONES, Milestones
 from daskhpo.schedulers._rungs import (
     MultiFidelityScheduler,
     Rung,
@@ -92,6 +93,13 @@ class ASHAScheduler(MultiFidelityScheduler):
         rungs = self.brackets[bracket]
         budget = self.budget_for(rungs[0].level) if self.promotes and rungs else None
         return Suggestion(config, budget=budget)
+
+    def milestones(self, trial_id: int) -> Milestones:
+        """The rungs of the trial's bracket it has not reached yet (a step resource only)."""
+        if not self.uses_step:
+            return NO_MILESTONES
+        rungs = self.brackets[self._bracket_of.get(trial_id, 0)]
+        return Milestones(tuple(r.level for r in rungs[self._next_rung.get(trial_id, 0) :]))
 
     def _promotion(self) -> Suggestion | None:
         """Resume the best paused trial in the top of a rung, highest rung first."""

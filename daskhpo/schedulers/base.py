@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from daskhpo.milestones import NO_MILESTONES, Milestones
 from daskhpo.searchers.base import Searcher
 from daskhpo.trial import Decision, Suggestion, Trial, TrialStatus
 
@@ -52,6 +53,15 @@ class Scheduler(abc.ABC):
         round trips.
         """
         return False
+
+    def milestones(self, trial_id: int) -> Milestones:
+        """The report steps at which this scheduler may stop or pause the trial's next attempt.
+
+        Asked as each attempt is submitted; a report at a milestone waits (bounded) for the
+        decision, so it takes effect there and not one step later. None by default: a
+        scheduler that never stops trials never makes a report wait.
+        """
+        return NO_MILESTONES
 
     def on_trial_start(self, trial: Trial, now: float) -> None:  # noqa: B027
         """A trial's first attempt was seen running."""

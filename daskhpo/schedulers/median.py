@@ -16,6 +16,7 @@ from typing import Any
 
 from sortedcontainers import SortedList
 
+from daskhpo.milestones import NO_MILESTONES, Milestones
 from daskhpo.schedulers._rungs import (
     MultiFidelityScheduler,
     check_int,
@@ -162,6 +163,12 @@ class MedianStoppingScheduler(MultiFidelityScheduler):
             return None
         config = self.searcher.suggest(trial_id)
         return None if config is None else Suggestion(config)
+
+    def milestones(self, trial_id: int) -> Milestones:
+        """Every report from the grace period on: the rule may stop a trial at any of them."""
+        if not self.uses_step:
+            return NO_MILESTONES
+        return Milestones((self.grace_period,), every=0.0)
 
     def decide(
         self, trial: Trial, resource: float, metrics: dict[str, Any], now: float

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from daskhpo.milestones import NO_MILESTONES, Milestones
 from daskhpo.schedulers._rungs import MultiFidelityScheduler, check_int, check_number
 from daskhpo.searchers.base import Searcher
 from daskhpo.space import (
@@ -169,11 +170,23 @@ class PBTScheduler(MultiFidelityScheduler):
         self.members[tid].config = dict(config)
         return self.resume(tid, budget=None, config=config, checkpoint_trial_id=donor)
 
+    def milestones(self, trial_id: int) -> Milestones:
+        """Each ``perturbation_interval`` from the member's last perturbation: where it may be
+        paused to exploit a better member or to let the population catch up."""
+        if not self.uses_step:
+            return NO_MILESTONES
+        member = self.members.get(trial_id)
+        last = member.last_perturbation if member is not None else 0.0
+        interval = self.perturbation_interval
+        return Milestones((last + interval,), every=interval)
+
     def decide(
         self, trial: Trial, resource: float, metrics: dict[str, Any], now: float
     ) -> Decision:
         if self.max_resource is not None and resource > self.max_resource:
             return Decision.STOP
+        if self.max_resource is not None and resource >= self.max_resource:
+            return Decision.CONTINUE  # its last step: it completes, nothing is left to exploit
         tid = trial.trial_id
         member = self.members.setdefault(tid, Member(dict(trial.config)))
         member.resource = resource

@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from daskhpo.milestones import NO_MILESTONES, Milestones
 from daskhpo.schedulers._rungs import (
     _TOL,
     MultiFidelityScheduler,
@@ -131,6 +132,13 @@ class SuccessiveHalvingScheduler(MultiFidelityScheduler):
             bracket.members = kept
             bracket.arrived = {}
             bracket.to_resume = list(kept)
+
+    def milestones(self, trial_id: int) -> Milestones:
+        """The level of the rung the trial runs towards (its budget below the top rung)."""
+        bracket = self._member(trial_id)
+        if bracket is None or not self.uses_step:
+            return NO_MILESTONES
+        return Milestones((bracket.level,))
 
     def _select(self, bracket: SyncBracket) -> list[int]:
         """The best ``floor(n / eta)`` (at least 1, at most the plan's) that can go on."""

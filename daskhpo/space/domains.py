@@ -44,10 +44,17 @@ class Domain(abc.ABC):
     """One hyperparameter's set of values."""
 
     name: ClassVar[str]
+    #: Whether :meth:`sample` is ``from_unit(float(rng.random()))``: one uniform draw, mapped
+    #: (so a searcher may draw the uniforms of many configurations at once, in the same order).
+    from_one_uniform: ClassVar[bool] = False
 
     @abc.abstractmethod
     def sample(self, rng: np.random.Generator) -> Any:
         """Draw one value using ``rng`` (and no other source of randomness)."""
+
+    def from_unit(self, u: float) -> Any:
+        """The value a uniform draw ``u`` in [0, 1) maps to (``from_one_uniform`` domains)."""
+        raise NotImplementedError(f"{type(self).__name__} is not sampled from one uniform draw")
 
     @abc.abstractmethod
     def to_dict(self) -> dict[str, Any]:
@@ -81,8 +88,12 @@ class Uniform(Domain):
         object.__setattr__(self, "low", low)
         object.__setattr__(self, "high", high)
 
+    from_one_uniform: ClassVar[bool] = True
+
     def sample(self, rng: np.random.Generator) -> float:
-        u = float(rng.random())
+        return self.from_unit(float(rng.random()))
+
+    def from_unit(self, u: float) -> float:
         # This form cannot overflow for wide ranges; clamp rounding back into [low, high).
         value = self.low * (1.0 - u) + self.high * u
         return clamp_half_open(value, self.low, self.high)
@@ -124,8 +135,12 @@ class LogUniform(Domain):
         object.__setattr__(self, "low", low)
         object.__setattr__(self, "high", high)
 
+    from_one_uniform: ClassVar[bool] = True
+
     def sample(self, rng: np.random.Generator) -> float:
-        u = float(rng.random())
+        return self.from_unit(float(rng.random()))
+
+    def from_unit(self, u: float) -> float:
         log_low, log_high = math.log(self.low), math.log(self.high)
         value = math.exp(log_low * (1.0 - u) + log_high * u)
         return clamp_half_open(value, self.low, self.high)
@@ -199,8 +214,12 @@ class LogRandInt(Domain):
         object.__setattr__(self, "low", low)
         object.__setattr__(self, "high", high)
 
+    from_one_uniform: ClassVar[bool] = True
+
     def sample(self, rng: np.random.Generator) -> int:
-        u = float(rng.random())
+        return self.from_unit(float(rng.random()))
+
+    def from_unit(self, u: float) -> int:
         log_low, log_high = math.log(self.low), math.log(self.high + 1)
         value = math.floor(math.exp(log_low * (1.0 - u) + log_high * u))
         # exp(log(low)) may round just below low; exp(log(high + 1)) is excluded by u < 1.

@@ -74,6 +74,10 @@ class Pacing:
 
     # ------------------------------------------------------------------ no capacity
 
+    def capacity_seen(self) -> None:
+        """Some capacity is there: the wait for capacity (if any) is over."""
+        self._no_capacity_since = None
+
     def no_capacity_wait(
         self,
         now: float,

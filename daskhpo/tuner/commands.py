@@ -3,9 +3,9 @@
 The state never writes a journal or calls a backend; it answers each event with a list of
 these commands, and the loop executes them in order: every :class:`Record` is appended to the
 journal, the journal is flushed, and only then do :class:`Submit`, :class:`Stop`,
-:class:`Cancel` and :class:`Kill` reach the backend. The state emits the :class:`Record` that
-justifies a backend command before the command itself, so "journaled before acted on" holds by
-construction.
+:class:`Continue`, :class:`Cancel` and :class:`Kill` reach the backend. The state emits the
+:class:`Record` that justifies a backend command before the command itself, so "journaled
+before acted on" holds by construction.
 """
 
 from __future__ import annotations
@@ -40,6 +40,19 @@ class Stop:
 
 
 @dataclass(frozen=True, slots=True)
+class Continue:
+    """Tell an attempt waiting at its milestone report ``step`` that it goes on.
+
+    Sent only for milestone reports (``daskhpo.milestones``) that the scheduler let pass; a
+    STOP or PAUSE at a milestone is a :class:`Stop` as anywhere else.
+    """
+
+    trial_id: int
+    attempt: int
+    step: float
+
+
+@dataclass(frozen=True, slots=True)
 class Cancel:
     """Drop a queued or running attempt; no further event of it is expected."""
 
@@ -56,4 +69,4 @@ class Kill:
     attempt: int
 
 
-Command = Record | Submit | Stop | Cancel | Kill
+Command = Record | Submit | Stop | Continue | Cancel | Kill

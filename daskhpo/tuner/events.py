@@ -3,19 +3,22 @@
 :class:`AttemptEvents` is the half of :class:`~daskhpo.tuner.state.TunerState` that handles
 ``Started``, ``Reported``, ``Finished`` and ``Lost``: it updates the trial, tells the scheduler
 and searcher, keeps the best trial and appends the commands (a ``Record`` for each fact, a
-``Stop`` for a scheduler's STOP or PAUSE) to the state's output.
+``Stop`` for a scheduler's STOP or PAUSE, a ``Continue`` for a milestone report the scheduler
+let pass: the attempt waits for one or the other there) to the state's output.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from daskhpo import records as rec
 from daskhpo.backend import Event, Finished, Lost, Outcome, Reported, Started
+from daskhpo.milestones import MilestoneTracker
 from daskhpo.schedulers.base import Scheduler
-from daskhpo.trial import Decision, Trial, TrialStatus, better
+from daskhpo.trial import Decision, Trial, TrialStatus
 from daskhpo.tuner.capacity import Pacing
-from daskhpo.tuner.commands import Command, Record, Stop
+from daskhpo.tuner.commands import Command, Continue, Record, Stop
 from daskhpo.tuner.stats import ReportRecord, TunerStats
 
 
@@ -40,23 +43,36 @@ class AttemptEvents:
     _decided: dict[int, Decision]
     _seen_reports: dict[int, int]
     _attempt_started: dict[int, float]
+    _trackers: dict[int, MilestoneTracker]  # trial -> milestones of the attempt in flight
     _out: list[Command]
 
     def _dispatch(self, event: Event) -> None:
-        if self._in_flight.get(event.trial_id) != event.attempt:
-            return  # a stale event of an attempt that already ended or was cancelled
-        trial = self.trials[event.trial_id]
-        kind = type(event)  # dispatch on the exact type: this runs for every event
-        if kind is Finished:
-            self._on_finished(trial, event)  # type: ignore[arg-type]
-        elif kind is Started:
-            self._on_started(trial, event)  # type: ignore[arg-type]
-        elif kind is Reported:
-            self._on_reported(trial, event.time, event.step, event.metrics)  # type: ignore[union-attr]
-        elif kind is Lost:
-            self._on_lost(trial, event)  # type: ignore[arg-type]
-        else:
-            raise TypeError(f"unknown event {event!r}")
+        self._dispatch_all((event,))
+
+    def _dispatch_all(self, events: Sequence[Event]) -> None:
+        """Hand each event to its handler, in order (this runs for every event: the loop
+        and the dispatch on the exact type are inlined)."""
+        in_flight, trials = self._in_flight, self.trials
+        on_finished, on_started, on_reported = (
+            self._on_finished,
+            self._on_started,
+            self._on_reported,
+        )
+        for event in events:
+            if in_flight.get(event.trial_id) != event.attempt:
+                continue  # a stale event of an attempt that already ended or was cancelled
+            trial = trials[event.trial_id]
+            kind = type(event)
+            if kind is Finished:
+                on_finished(trial, event)  # type: ignore[arg-type]
+            elif kind is Started:
+                on_started(trial, event)  # type: ignore[arg-type]
+            elif kind is Reported:
+                on_reported(trial, event.time, event.step, event.metrics)  # type: ignore[union-attr]
+            elif kind is Lost:
+                self._on_lost(trial, event)  # type: ignore[arg-type]
+            else:
+                raise TypeError(f"unknown event {event!r}")
 
     def _on_started(self, trial: Trial, event: Started) -> None:
         if self.journaling:
@@ -81,8 +97,15 @@ class AttemptEvents:
             self.stats.started += 1
             self.scheduler.on_trial_start(trial, event.time)
 
-    def _on_reported(self, trial: Trial, time: float, step: float, metrics: dict[str, Any]) -> None:
+    def _on_reported(
+        self, trial: Trial, time: float, step: float, metrics: dict[str, Any], live: bool = True
+    ) -> None:
+        """One report; ``live``: the attempt may be waiting for its verdict (not a report that
+        travelled with the attempt's end)."""
         self._seen_reports[trial.trial_id] += 1
+        tracker = self._trackers.get(trial.trial_id) if live else None
+        # The worker runs the same tracker over the same reports: it waits here.
+        at_milestone = tracker is not None and tracker.crossed(step)
         if self.journaling:
             self._out.append(
                 Record(
@@ -103,9 +126,11 @@ class AttemptEvents:
         trial.last_step = step
         self._observe(trial)
         if trial.trial_id in self._decided:
-            return  # already told to stop; the trial has not noticed yet
+            return  # already told to stop (that is its verdict); it has not noticed yet
         decision = self.scheduler.on_trial_report(trial, step, metrics, time)
         if decision is Decision.CONTINUE:
+            if at_milestone and not (trial.budget is not None and step >= trial.budget):
+                self._out.append(Continue(trial.trial_id, trial.attempt, step))
             return
         self._decided[trial.trial_id] = decision
         if self.journaling:
@@ -128,10 +153,15 @@ class AttemptEvents:
         seen = self._seen_reports[trial.trial_id]
         if event.reports and len(event.reports) > seen:
             for time, step, metrics in event.reports[seen:]:
-                self._on_reported(trial, time, step, metrics)
+                self._on_reported(trial, time, step, metrics, live=False)
         if event.worker is not None:
             trial.worker = event.worker
         del self._in_flight[trial.trial_id]
+        self._trackers.pop(trial.trial_id, None)
+        if event.verdict_waits or event.verdict_timeouts:
+            self.stats.verdict_waits += event.verdict_waits
+            self.stats.verdict_timeouts += event.verdict_timeouts
+            trial.verdict_timeouts += event.verdict_timeouts
         self.pacing.count_completion(event.time)
         if event.outcome is Outcome.ERROR:
             self._on_user_failure(trial, event)
@@ -153,6 +183,7 @@ class AttemptEvents:
                             attempt=trial.attempt,
                             metrics=event.metrics,
                             worker=trial.worker,
+                            verdict_timeouts=event.verdict_timeouts,
                         )
                     )
                 )
@@ -171,6 +202,7 @@ class AttemptEvents:
                         trial_id=trial.trial_id,
                         attempt=trial.attempt,
                         worker=trial.worker,
+                        verdict_timeouts=event.verdict_timeouts,
                     )
                 )
             )
@@ -214,6 +246,7 @@ class AttemptEvents:
 
     def _on_lost(self, trial: Trial, event: Lost) -> None:
         del self._in_flight[trial.trial_id]
+        self._trackers.pop(trial.trial_id, None)
         if event.started:
             trial.infra_failures += 1
         give_up = trial.infra_failures > self.max_worker_losses
@@ -247,9 +280,14 @@ class AttemptEvents:
         self._retry.insert(0, trial.trial_id)  # lost work goes first: it has progress to resume
 
     def _observe(self, trial: Trial) -> None:
-        value = trial.metric_value(self.metric)
+        """Keep the best trial (``Trial.metric_value``, inlined: it runs for every result)."""
+        value = trial.last_metrics.get(self.metric)
         if value is None:
             return
-        if self.best_value is None or better(value, self.best_value, self.mode):
+        value = float(value)
+        if value != value:  # NaN: no value
+            return
+        best = self.best_value
+        if best is None or (value < best if self.mode == "min" else value > best):
             self.best_value = value
             self.best_trial_id = trial.trial_id

@@ -4,7 +4,11 @@
 execute the commands → ``backend.wait`` → hand each event to the state → execute. Executing a
 batch of commands appends every :class:`~daskhpo.tuner.commands.Record` to the journal (and
 passes it to the callbacks' ``on_record``), flushes the journal, and only then sends
-``Submit``/``Stop``/``Cancel`` to the backend: what the backend is told was journaled first.
+``Submit``/``Stop``/``Continue``/``Cancel`` to the backend: what the backend is told was
+journaled first. When the journal cannot be written (a full or read-only disk), the loop
+stops: the batch's submissions are dropped, everything in flight is cancelled on the
+backend without touching the journal again, and the
+:class:`~daskhpo.errors.JournalError` propagates.
 The loop knows nothing of Dask or of wall time: it reads time from its backend.
 """
 
@@ -22,13 +26,15 @@ from daskhpo.backend import (
     LifetimeAwareBackend,
     NoCapacityError,
     QueueingBackend,
+    VerdictBackend,
 )
+from daskhpo.errors import JournalError
 from daskhpo.schedulers.base import Scheduler
 from daskhpo.searchers.base import Searcher
 from daskhpo.settings import TuneSettings
 from daskhpo.space import SearchSpace
 from daskhpo.trial import Trial, TrialStatus
-from daskhpo.tuner.commands import Cancel, Command, Kill, Record, Stop, Submit
+from daskhpo.tuner.commands import Cancel, Command, Continue, Kill, Record, Stop, Submit
 from daskhpo.tuner.state import TunerState
 from daskhpo.tuner.stats import ReportRecord, TunerStats
 
@@ -81,12 +87,14 @@ class Tuner:
         self._lifetimes = backend if isinstance(backend, LifetimeAwareBackend) else None
         self._queueing = backend if isinstance(backend, QueueingBackend) else None
         self._killing = backend if isinstance(backend, KillingBackend) else None
+        self._verdicts = backend if isinstance(backend, VerdictBackend) else None
         self.state = TunerState(
             settings=settings,
             space=space,
             scheduler=scheduler,
             searcher=searcher,
             journaling=journal is not None or bool(self._record_hooks),
+            verdicts=self._verdicts is not None,
             track_durations=self._lifetimes is not None,
             rngs=rngs,
         )
@@ -97,28 +105,40 @@ class Tuner:
         """Run until a stop criterion holds or nothing is left to run; returns self."""
         state, backend = self.state, self.backend
         execute = self.execute
-        state.begin(backend.now())
+        fill, wait, now, handle_all = self._fill, backend.wait, backend.now, state.handle_all
+        callbacks = self.callbacks
+        settings = self.settings
+        # Without a time budget or a target no stop criterion can hold between events.
+        stops = settings.time_budget is not None or settings.target is not None
+        timeouts = settings.trial_timeout is not None  # attempts have deadlines (``timeouts``)
+        state.begin(now())
         try:
             while True:
-                waiting_for_workers = self._fill()
-                if state.idle and not waiting_for_workers:
+                waiting_for_workers = fill()
+                if not waiting_for_workers and state.idle:
                     state.stop_reason = state.stop_reason or "nothing left to run"
                     break
-                events = backend.wait(state.wait_timeout(backend.now()))
+                events = wait(state.wait_timeout(now()) if stops or timeouts else None)
                 if events:
-                    execute(state.handle_all(events, backend.now()))
-                execute(state.check_timeouts(backend.now()))
-                execute(state.check_stop(backend.now()))
-                for cb in self.callbacks:
+                    commands = handle_all(events, now())
+                    if commands:
+                        execute(commands)
+                if timeouts:
+                    execute(state.check_timeouts(now()))
+                if stops:
+                    execute(state.check_stop(now()))
+                for cb in callbacks:
                     cb.on_step(self)
         except KeyboardInterrupt:
             execute(state.interrupt(backend.now()))
         finally:
-            execute(state.end(backend.now()))
-            if self.journal is not None:
-                self.journal.flush()
-            for cb in self.callbacks:
-                cb.on_end(self)
+            try:
+                execute(state.end(backend.now()))
+                if self.journal is not None and self.journal.failed is None:
+                    self.journal.flush()
+            finally:
+                for cb in self.callbacks:
+                    cb.on_end(self)
         return self
 
     def _fill(self) -> bool:
@@ -127,55 +147,80 @@ class Tuner:
         if state.closing:
             return False
         capacity = backend.capacity()
-        now = backend.now()
-        waited = state.pacing.no_capacity_wait(
-            now,
-            capacity=capacity,
-            busy=state.in_flight > 0,
-            pending=capacity <= 0 and not state.in_flight and backend.pending_capacity(),
-            startup_timeout=self.settings.startup_timeout,
-        )
-        if waited is not None:
-            wanted = state.resources or {"threads": 1}
-            raise NoCapacityError(
-                f"no worker can run a trial that needs {wanted} (waited {waited:.0f} s). "
-                f"{backend.describe_capacity()} Start workers that offer these resources, "
-                "or lower `resources`."
-            )
-        if capacity <= 0:
+        if capacity > 0:
+            state.pacing.capacity_seen()
+        else:
+            self._check_no_capacity(capacity)
             return True
         lifetimes = self._lifetimes
         if lifetimes is not None and lifetimes.worker_deadlines():
             lifetimes.expected_duration = state.expected_duration()
         queueing = self._queueing
         depth = queueing.min_queue_depth(capacity) if queueing is not None else 0
-        self.execute(state.fill(now, capacity, min_queue_depth=depth))
+        commands = state.fill(backend.now(), capacity, min_queue_depth=depth)
+        if commands:
+            self.execute(commands)
         return False
+
+    def _check_no_capacity(self, capacity: int) -> None:
+        """Raise :class:`NoCapacityError` once the wait for any capacity is too long."""
+        state, backend = self.state, self.backend
+        waited = state.pacing.no_capacity_wait(
+            backend.now(),
+            capacity=capacity,
+            busy=state.in_flight > 0,
+            pending=not state.in_flight and backend.pending_capacity(),
+            startup_timeout=self.settings.startup_timeout,
+        )
+        if waited is not None:
+            wanted = state.resources or {"threads": 1}
+            raise NoCapacityError(
+                f"no worker can run a trial that needs {wanted} (waited {waited:.0f} s). "
+                f"{backend.describe_capacity()}"
+            )
 
     def execute(self, commands: list[Command]) -> None:
         """Journal every record of ``commands``, flush, then send the rest to the backend."""
         if not commands:
             return
         journal = self.journal
+        if journal is not None and journal.failed is not None:
+            self._act(commands, submit=False)  # the journal is gone: only wind down
+            return
         hooks = self._record_hooks
         if journal is not None or hooks:
             wrote = False
-            for command in commands:
-                if type(command) is Record:
-                    wrote = True
-                    if journal is not None:
-                        journal.append(command.record)
-                    for hook in hooks:
-                        hook(command.record)
-            if wrote and journal is not None:
-                journal.flush()
+            try:
+                for command in commands:
+                    if type(command) is Record:
+                        wrote = True
+                        if journal is not None:
+                            journal.append(command.record)
+                        for hook in hooks:
+                            hook(command.record)
+                if wrote and journal is not None:
+                    journal.flush()
+            except JournalError:
+                if journal is None or journal.failed is None:
+                    raise
+                self._act(commands, submit=False)  # nothing starts that is not journaled
+                raise
+        self._act(commands)
+
+    def _act(self, commands: list[Command], *, submit: bool = True) -> None:
+        """Send the backend its commands, in order (``submit=False``: stops and cancels only)."""
         backend = self.backend
         for command in commands:
             kind = type(command)
             if kind is Submit:
+                if not submit:
+                    continue
                 backend.submit(command.spec)  # type: ignore[union-attr]
             elif kind is Stop:
                 backend.stop(command.trial_id, command.attempt, pause=command.pause)  # type: ignore[union-attr]
+            elif kind is Continue:
+                if self._verdicts is not None:
+                    self._verdicts.release(command.trial_id, command.attempt, command.step)  # type: ignore[union-attr]
             elif kind is Cancel:
                 backend.cancel(command.trial_id, command.attempt)  # type: ignore[union-attr]
             elif kind is Kill:

@@ -64,11 +64,28 @@ def _replay_one(state: TunerState, r: rec.Record) -> int:
         state._dispatch(Reported(r.trial_id, r.attempt, now, r.step, r.metrics or {}))
     elif isinstance(r, rec.Completed):
         state._dispatch(
-            Finished(r.trial_id, r.attempt, now, Outcome.RETURNED, r.metrics or {}, worker=r.worker)
+            Finished(
+                r.trial_id,
+                r.attempt,
+                now,
+                Outcome.RETURNED,
+                r.metrics or {},
+                worker=r.worker,
+                verdict_timeouts=r.verdict_timeouts,
+            )
         )
     elif isinstance(r, rec.Stopped | rec.Paused):
         outcome = Outcome.PAUSED if isinstance(r, rec.Paused) else Outcome.STOPPED
-        state._dispatch(Finished(r.trial_id, r.attempt, now, outcome, worker=r.worker))
+        state._dispatch(
+            Finished(
+                r.trial_id,
+                r.attempt,
+                now,
+                outcome,
+                worker=r.worker,
+                verdict_timeouts=r.verdict_timeouts,
+            )
+        )
     elif isinstance(r, rec.Failed):
         state._dispatch(Finished(r.trial_id, r.attempt, now, Outcome.ERROR, error=r.error))
     elif isinstance(r, rec.Lost):

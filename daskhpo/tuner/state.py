@@ -16,6 +16,7 @@ import numpy as np
 
 from daskhpo import records as rec
 from daskhpo.backend import AttemptSpec, Event
+from daskhpo.milestones import NO_MILESTONES, MilestoneTracker
 from daskhpo.schedulers.base import Scheduler
 from daskhpo.searchers.base import Searcher
 from daskhpo.settings import TuneSettings
@@ -31,9 +32,10 @@ class TunerState(AttemptTimeouts):
     """One search's state; see the module docstring.
 
     ``journaling=False`` skips building :class:`Record` commands (nobody keeps them: the
-    simulator's speed depends on it). ``track_durations`` keeps the durations of attempts that
-    ran to their end, for :meth:`expected_duration` (only a backend that knows its workers'
-    lifetimes asks).
+    simulator's speed depends on it); ``verdicts=False`` skips :class:`Continue` commands (a
+    backend whose attempts do not wait at milestones). ``track_durations`` keeps the
+    durations of attempts that ran to their end, for :meth:`expected_duration` (only a
+    backend that knows its workers' lifetimes asks).
     """
 
     def __init__(
@@ -44,6 +46,7 @@ class TunerState(AttemptTimeouts):
         scheduler: Scheduler,
         searcher: Searcher,
         journaling: bool = True,
+        verdicts: bool = True,
         track_durations: bool = False,
         rngs: tuple[np.random.Generator, np.random.Generator] | None = None,
     ) -> None:
@@ -58,6 +61,9 @@ class TunerState(AttemptTimeouts):
         self.max_retries = settings.max_retries
         self.max_worker_losses = settings.max_worker_losses
         self.journaling = journaling
+        self.verdicts = verdicts
+        #: Attempts wait at milestones only with a verdict timeout (0: never wait).
+        self.wait_at_milestones = settings.verdict_timeout > 0
         self.pacing = Pacing(
             trial_walltime=settings.trial_walltime, track_durations=track_durations
         )
@@ -81,6 +87,7 @@ class TunerState(AttemptTimeouts):
         self._seen_reports: dict[int, int] = {}  # reports processed for the current attempt
         self._attempt_started: dict[int, float] = {}
         self._deadlines: dict[int, tuple[int, float, int]] = {}  # trial_timeout (timeouts)
+        self._trackers: dict[int, MilestoneTracker] = {}
         self._next_id = 0
         self._out: list[Command] = []
 
@@ -206,6 +213,13 @@ class TunerState(AttemptTimeouts):
         self._in_flight[trial.trial_id] = trial.attempt
         self._seen_reports[trial.trial_id] = 0
         self._decided.pop(trial.trial_id, None)
+        milestones = NO_MILESTONES
+        if self.wait_at_milestones:
+            milestones = self.scheduler.milestones(trial.trial_id)
+        if milestones and self.verdicts:
+            self._trackers[trial.trial_id] = milestones.tracker()
+        else:
+            self._trackers.pop(trial.trial_id, None)
         out = self._out
         if self.journaling:
             out.append(
@@ -220,6 +234,7 @@ class TunerState(AttemptTimeouts):
                     resources=trial.resources,
                     budget=trial.budget,
                     checkpoint_trial_id=trial.checkpoint_trial_id,
+                    milestones=milestones,
                 )
             )
         )
@@ -233,8 +248,7 @@ class TunerState(AttemptTimeouts):
 
     def handle_all(self, events: Sequence[Event], now: float) -> list[Command]:
         """:meth:`handle` for a batch of events, the commands in one list, in order."""
-        for event in events:
-            self._dispatch(event)
+        self._dispatch_all(events)
         return self._take()
 
     # ------------------------------------------------------------------ stopping

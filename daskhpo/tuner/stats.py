@@ -32,6 +32,8 @@ class TunerStats:
     user_retries: int = 0
     resubmitted: int = 0  # attempts resubmitted after a lost worker (not charged)
     reports: int = 0
+    verdict_waits: int = 0  # milestone reports that waited for the driver's verdict
+    verdict_timeouts: int = 0  # of those, waits that ended without a verdict (went on)
 
 
 def seeded_generators(seed: int | None, n: int) -> list[np.random.Generator]:

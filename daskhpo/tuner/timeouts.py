@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from daskhpo import records as rec
-from daskhpo.backend import Event, Finished, Outcome, Started
+from daskhpo.backend import Finished, Outcome, Started
 from daskhpo.settings import TuneSettings
 from daskhpo.trial import Decision, Trial
 from daskhpo.tuner.commands import Command, Kill, Record, Stop
@@ -54,12 +54,12 @@ class AttemptTimeouts(AttemptEvents):
         if timeout is not None:
             self._deadlines[trial.trial_id] = (trial.attempt, event.time + timeout, _RUNNING)
 
-    def _dispatch(self, event: Event) -> None:
-        if self._deadlines and type(event) is Finished and event.outcome is Outcome.STOPPED:
+    def _on_finished(self, trial: Trial, event: Finished) -> None:
+        if self._deadlines and event.outcome is Outcome.STOPPED:
             entry = self._deadlines.get(event.trial_id)
             if entry is not None and entry[0] == event.attempt and entry[2] == _TOLD:
                 event = replace(event, outcome=Outcome.ERROR, error=self._timed_out_text(False))
-        super()._dispatch(event)
+        super()._on_finished(trial, event)
 
     def _failure_kind(self, trial: Trial) -> str:
         entry = self._deadlines.get(trial.trial_id)

@@ -3,9 +3,12 @@
 An attempt runs inside :func:`run_attempt` on a Dask worker. Its start, reports and end travel
 to the driver as worker events (``log_event``), which cost a fraction of a millisecond and need
 no round trip; start and end come from the worker plugin when the worker has it
-(``events``). The driver's STOP/PAUSE decisions come back as a flag set on the worker,
-checked by the next ``report()``, which then raises :class:`TrialStopped`; the wrapper turns
-that into a clean STOPPED or PAUSED outcome. ``distributed`` is imported lazily so that
+(``events``). The driver's STOP/PAUSE decisions come back as a flag set on the worker
+(``verdicts``), checked by the next ``report()``, which then raises :class:`TrialStopped`;
+the wrapper turns that into a clean STOPPED or PAUSED outcome. A report at one of the
+scheduler's milestones (a rung) waits, up to the search's ``verdict_timeout``, for the
+driver's verdict on it, so a trial stopped there computes no step beyond it; every other
+report returns at once. ``distributed`` is imported lazily so that
 importing daskhpo (and the simulator) does not pull it in.
 """
 
@@ -26,13 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from daskhpo.dask.gpus import pinned
-from daskhpo.dask.worker import events
+from daskhpo.dask.worker import events, verdicts
 from daskhpo.dask.worker.lifetime import remaining_lifetime
 from daskhpo.dask.worker.reruns import claim_start
 from daskhpo.dask.worker.shipping import ShippedObjective
+from daskhpo.milestones import NO_MILESTONES, Milestones, MilestoneTracker
 
-#: Worker-global stop requests: task key -> True for pause, False for stop.
-_STOP_REQUESTS: dict[str, bool] = {}
 _local = threading.local()
 #: Worker statuses that mean the worker is going away.
 _LEAVING = frozenset({"closing", "closing_gracefully", "closed", "failed"})
@@ -72,6 +74,10 @@ class TrialContext:
     log_event: Callable[[str, Any], None] | None = None
     devices: list[str] = field(default_factory=list)  # GPUs pinned for it (CUDA_VISIBLE_DEVICES)
     worker: Any = None  # the Dask worker it runs on
+    milestones: MilestoneTracker | None = None  # reports that wait for the driver's verdict
+    verdict_timeout: float = 0.0
+    verdict_waits: int = 0
+    verdict_timeouts: int = 0
 
 
 #: What :func:`_warn_once` has warned about in this process.
@@ -151,7 +157,7 @@ def report(step: float, /, **metrics: Any) -> None:
     ctx.reports.append((time.time(), float(step), clean))
     if ctx.log_event is not None and ctx.topic is not None:
         ctx.log_event(ctx.topic, ["report", ctx.key, float(step), clean])
-    paused = _STOP_REQUESTS.get(ctx.key)
+    paused = verdicts.stop_request(ctx.key)
     if paused is not None:
         raise TrialStopped(paused=paused)
     if getattr(getattr(ctx.worker, "status", None), "name", "running") in _LEAVING:
@@ -160,14 +166,21 @@ def report(step: float, /, **metrics: Any) -> None:
         raise WorkerLeaving
     if ctx.budget is not None and step >= ctx.budget:
         raise TrialStopped(paused=True)
+    if ctx.milestones is not None and ctx.milestones.crossed(step):
+        _await_verdict(ctx, float(step))
 
 
-async def request_stop(key: str, paused: bool) -> None:
-    """Mark the attempt ``key`` to end at its next report; run on the worker by the driver.
+def _await_verdict(ctx: TrialContext, step: float) -> None:
+    """At a milestone: wait (bounded) for the driver's verdict; raise if it ends the trial.
 
-    A coroutine function: ``Client.run(..., wait=False)`` accepts only those.
+    A wait that times out is counted and the trial goes on, as it would without waiting.
     """
-    _STOP_REQUESTS[key] = paused
+    ctx.verdict_waits += 1
+    if not verdicts.wait_for_verdict(ctx.key, step, ctx.verdict_timeout):
+        ctx.verdict_timeouts += 1
+    paused = verdicts.stop_request(ctx.key)
+    if paused is not None:
+        raise TrialStopped(paused=paused)
 
 
 def _metrics_from(value: Any, metric: str) -> dict[str, Any]:
@@ -248,6 +261,8 @@ def run_attempt(
     budget: float | None = None,
     resources: dict[str, float] | None = None,
     checkpoint_from: str | None = None,
+    milestones: Milestones = NO_MILESTONES,
+    verdict_timeout: float = 0.0,
 ) -> dict[str, Any] | None:
     """Run one attempt of a trial on a worker and describe how it ended.
 
@@ -290,7 +305,10 @@ def run_attempt(
         resources=dict(resources or {}),
         log_event=log_event,
         worker=worker,
+        milestones=milestones.tracker() if milestones and verdict_timeout > 0 else None,
+        verdict_timeout=verdict_timeout,
     )
+    verdicts.begin(key)
     _local.context = ctx
     outcome: dict[str, Any] = {"key": key, "worker": worker_address}
     # On a worker, a GPU trial gets devices of its own (CUDA_VISIBLE_DEVICES) while it runs.
@@ -312,8 +330,11 @@ def run_attempt(
         outcome["error"] = error_text(exc, worker_address)
     finally:
         _local.context = None
-        _STOP_REQUESTS.pop(key, None)
+        verdicts.forget(key)
     outcome["reports"] = ctx.reports
+    if ctx.verdict_waits:
+        outcome["verdict_waits"] = ctx.verdict_waits
+        outcome["verdict_timeouts"] = ctx.verdict_timeouts
     if log_event is not None and topic is not None and not by_plugin:
         try:
             log_event(topic, ["end", key, outcome])
