@@ -60,9 +60,9 @@ BREAKS = (
     ),
     Break(
         "report() ignores stop requests",
-        "daskhpo/dask/worker/reporting.py",
-        "    if paused is not None:\n        raise TrialStopped(paused=paused)\n",
-        "    pass\n",
+        "daskhpo/dask/worker/verdicts.py",
+        "    return _STOP_REQUESTS.get(key)\n",
+        "    return None\n",
         CANCEL_TESTS,
     ),
     Break(

@@ -55,6 +55,7 @@ def tune(
     callbacks: Sequence[TunerCallback] = (),
     queue_depth: int | None = None,
     trial_walltime: float | None = None,
+    trial_timeout: float | None = None,
     startup_timeout: float | None = None,
     journal_fsync: str = "off",
     verdict_timeout: float = 0.5,
@@ -77,6 +78,11 @@ def tune(
     a worker that retires before ``trial_walltime`` seconds (default: learned from finished
     trials). While workers are on their way (queued jobs) the search waits for them, up to
     ``startup_timeout`` seconds if given.
+
+    An attempt that runs longer than ``trial_timeout`` seconds is told to stop at its next
+    report; one that does not within a grace period (5 s, or a tenth of ``trial_timeout``) has
+    its worker restarted. Either way the trial fails ("timed out after N s"), retried under
+    ``max_retries``; the other trials go on.
 
     ``journal_fsync`` says when the journal reaches the disk: ``"off"`` (the operating system
     has every record before the driver acts on it: a killed driver loses nothing, a power loss
@@ -111,6 +117,7 @@ def tune(
         time_budget=time_budget,
         target=target,
         trial_walltime=trial_walltime,
+        trial_timeout=trial_timeout,
         startup_timeout=startup_timeout,
         queue_depth=queue_depth,
         journal_fsync=journal_fsync,
@@ -158,16 +165,17 @@ def run_search(
         )
         if directory is None:
             directory = _open_directory(path, resume)
-        return _run(
-            shipped,
-            _Search(space, settings, scheduler, searcher),
-            directory,
-            cluster=cluster,
-            client=client,
-            progress=progress,
-            callbacks=callbacks,
-            resume=resume,
-        )
+        with directory.lock():  # one driver per experiment, before anything is read or written
+            return _run(
+                shipped,
+                _Search(space, settings, scheduler, searcher),
+                directory,
+                cluster=cluster,
+                client=client,
+                progress=progress,
+                callbacks=callbacks,
+                resume=resume,
+            )
     except BaseException:
         if directory is not None and not resume:
             directory.discard()  # keeps everything once the journal was opened
@@ -193,30 +201,6 @@ class _Search:
 
 
 def _run(
-    objective: Callable[[dict[str, Any]], Any],
-    search: _Search,
-    directory: ExperimentDir,
-    *,
-    cluster: Any,
-    client: Any,
-    progress: bool | None,
-    callbacks: Sequence[TunerCallback],
-    resume: bool,
-) -> Result:
-    with directory.lock():  # one driver per experiment, before anything is read or written
-        return _run_locked(
-            objective,
-            search,
-            directory,
-            cluster=cluster,
-            client=client,
-            progress=progress,
-            callbacks=callbacks,
-            resume=resume,
-        )
-
-
-def _run_locked(
     objective: Callable[[dict[str, Any]], Any],
     search: _Search,
     directory: ExperimentDir,

@@ -240,3 +240,18 @@ class LifetimeAwareBackend(Protocol):
     def worker_deadlines(self) -> dict[str, float]:
         """When each worker that has a limit retires, on the backend's clock."""
         ...
+
+
+@runtime_checkable
+class KillingBackend(Protocol):
+    """Optional capability: a backend that can end an attempt which does not stop when told.
+
+    The Tuner asks for it when an attempt runs past ``trial_timeout`` and its grace period
+    (``daskhpo.tuner.timeouts``). Dask restarts the attempt's worker in its nanny; other
+    attempts on that worker come back as :class:`Lost`. A backend without it is sent
+    ``cancel`` instead.
+    """
+
+    def kill(self, trial_id: int, attempt: int) -> None:
+        """End the attempt now, whatever it is doing; no further event of it is expected."""
+        ...

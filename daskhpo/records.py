@@ -96,7 +96,8 @@ class Reported:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Decided:
-    """A scheduler's STOP or PAUSE for a running attempt (its consequence is journaled later)."""
+    """A scheduler's STOP or PAUSE for a running attempt, or TIMEOUT (``trial_timeout``); its
+    consequence is journaled later."""
 
     event: Literal["decided"] = "decided"
     time: float = 0.0

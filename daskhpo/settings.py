@@ -25,7 +25,7 @@ _NON_NEGATIVE_INTS = ("max_retries", "max_worker_losses", "queue_depth")
 #: The values of ``journal_fsync`` (see :mod:`daskhpo.experiment.journal`).
 JOURNAL_FSYNC = ("off", "step", "record")
 #: Settings whose value is a positive, finite number of seconds.
-_SECONDS = ("time_budget", "trial_walltime", "startup_timeout")
+_SECONDS = ("time_budget", "trial_walltime", "trial_timeout", "startup_timeout")
 
 
 def _is_int(value: Any) -> bool:
@@ -81,6 +81,7 @@ class TuneSettings:
     time_budget: float | None = None
     target: float | None = None
     trial_walltime: float | None = None
+    trial_timeout: float | None = None  # seconds an attempt may run (``tuner.timeouts``)
     startup_timeout: float | None = None
     queue_depth: int | None = None
     journal_fsync: str = "off"

@@ -34,6 +34,7 @@ from simulate.cli_options import (
     split_names,
     spot_discount_option,
     sweep_options,
+    table_option,
     wide_option,
 )
 from simulate.cluster import MARKETS
@@ -113,14 +114,16 @@ def simulate() -> None:
     show_default=True,
     help="Worker failures per worker-hour.",
 )
+@table_option
 @sweep_options
 @format_option
 @wide_option
 @plot_option
 def speedup(
     workers: list[int], trials: int, modes: list[str], duration: str, repeats: int, seed: int,
-    startup_s: float, overhead_s: float, speeds: list[float], failure_rate: float, jobs: int,
-    address: str | None, quiet: bool, fmt: str, wide: bool, plot: str | None,
+    startup_s: float, overhead_s: float, speeds: list[float], failure_rate: float,
+    table_path: str | None, jobs: int,
+    address: str | None, cluster: Any, quiet: bool, fmt: str, wide: bool, plot: str | None,
 ) -> None:  # fmt: skip
     """Sync vs async makespan and speed-up for a list of worker counts."""
     from simulate import tables
@@ -130,8 +133,8 @@ def speedup(
         lambda: tables.speedup_table(
             workers, trials=trials, modes=modes, duration=duration, repeats=repeats, seed=seed,
             startup_s=startup_s, overhead_s=overhead_s, speeds=speeds,
-            faults=FaultModel(failure_rate=failure_rate), jobs=jobs, address=address,
-            progress=progress,
+            faults=FaultModel(failure_rate=failure_rate), table=table_path, jobs=jobs,
+            address=address, cluster=cluster, progress=progress,
         ),
         progress,
     )  # fmt: skip
@@ -141,7 +144,7 @@ def speedup(
 
         k = min(max(workers), 8) if max(workers) > 1 else 1
         runs = tables.gantt_runs(k, trials=min(trials, 5 * k), duration=duration, seed=seed,
-                                 modes=modes)  # fmt: skip
+                                 modes=modes, table=table_path)  # fmt: skip
         _plot_to(lambda: speedup_figure(table, runs, plot))
 
 
@@ -210,6 +213,7 @@ def speedup(
 @click.option("--mode", type=click.Choice(MODES), default="async", show_default=True)
 @click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True)
 @seed_option
+@table_option
 @sweep_options
 @format_option
 @wide_option
@@ -219,8 +223,8 @@ def cost(
     spot_discount: float, billing: str, startup_s: float, overhead_s: float,
     preemption_rate: float, grace_s: float, failure_rate: float, walltime_s: float | None,
     checkpoint_interval_s: float | None, stragglers: tuple[float, float], mode: str,
-    repeats: int, seed: int, jobs: int, address: str | None, quiet: bool, fmt: str, wide: bool,
-    plot: str | None,
+    repeats: int, seed: int, table_path: str | None, jobs: int, address: str | None,
+    cluster: Any, quiet: bool, fmt: str, wide: bool, plot: str | None,
 ) -> None:  # fmt: skip
     """Time and cost per instance count and market (on-demand, spot)."""
     from simulate import tables
@@ -233,8 +237,9 @@ def cost(
             overhead_s=overhead_s, preemption_rate=preemption_rate, grace_s=grace_s,
             failure_rate=failure_rate, walltime_s=walltime_s,
             checkpoint_interval_s=checkpoint_interval_s, straggler_prob=stragglers[0],
-            straggler_factor=stragglers[1], mode=mode, repeats=repeats, seed=seed, jobs=jobs,
-            address=address, progress=progress,
+            straggler_factor=stragglers[1], mode=mode, repeats=repeats, seed=seed,
+            table=table_path, jobs=jobs,
+            address=address, cluster=cluster, progress=progress,
         ),
         progress,
     )  # fmt: skip
@@ -289,7 +294,7 @@ def cost(
 def schedulers(
     names: str | None, workers: int, trials: int, curve: str, epoch: str, target: float | None,
     target_quantile: float, table_path: str | None, repeats: int, seed: int, jobs: int,
-    address: str | None, quiet: bool, fmt: str, wide: bool, plot: str | None,
+    address: str | None, cluster: Any, quiet: bool, fmt: str, wide: bool, plot: str | None,
 ) -> None:  # fmt: skip
     """Time to target for random search vs SHA, ASHA and Hyperband on synthetic curves, or on
     a table of real learning curves (--table)."""
@@ -300,7 +305,8 @@ def schedulers(
         lambda: tables.scheduler_table(
             split_names(names) if names else None, workers=workers, trials=trials, curve=curve,
             epoch=epoch, target=target, target_quantile=target_quantile, repeats=repeats,
-            seed=seed, table=table_path, jobs=jobs, address=address, progress=progress,
+            seed=seed, table=table_path, jobs=jobs, address=address, cluster=cluster,
+            progress=progress,
         ),
         progress,
     )  # fmt: skip

@@ -1,7 +1,7 @@
 """Options, parsers and output shared by the ``daskhpo simulate`` commands (and ``daskhpo plan``).
 
-Parsing and printing only. ``--jobs``/``--address``/``--quiet`` choose where a table's runs go
-(:mod:`simulate.sweep`) and whether a progress line is drawn.
+Parsing and printing only. ``--jobs``/``--address``/``--cluster``/``--quiet`` choose where a
+table's runs go (:mod:`simulate.sweep`) and whether a progress line is drawn.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import click
 import pandas as pd
 
+from daskhpo.errors import ClusterError
 from simulate.cluster import parse_int_list
 from simulate.tables import COST_COLUMNS, SCHEDULER_COLUMNS, SPEEDUP_COLUMNS
 
@@ -106,6 +107,8 @@ def run_table(fn: Callable[[], Any], progress: Any = None) -> Any:
     end the progress line, if any, before anything else is printed."""
     try:
         return fn()
+    except ClusterError:
+        raise  # printed as tune prints it, one line
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     finally:
@@ -124,6 +127,12 @@ wide_option = click.option(
 plot_option = click.option(
     "--plot", type=click.Path(dir_okay=False, writable=True), default=None,
     help="Also write a figure to this PNG file (needs matplotlib).",
+)  # fmt: skip
+table_option = click.option(
+    "--table", "table_path", type=click.Path(dir_okay=False), default=None,
+    help="Take trial durations from this learning-curve table (CSV or Parquet; a "
+    "configuration's time_s summed over its steps) instead of --duration: trials sample "
+    "the table's grid.",
 )  # fmt: skip
 seed_option = click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 
@@ -157,8 +166,19 @@ grace_option = click.option(
 )
 
 
+def _cluster_option(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """The description, validated as tune validates it; a bad one raises tune's
+    ClusterError, which the ``daskhpo`` command prints as one line."""
+    if value is None:
+        return None
+    from simulate.sweep import cluster_description
+
+    return cluster_description(value)
+
+
 def sweep_options(fn: F) -> F:
-    """``--jobs``, ``--address`` and ``--quiet``: where a table's runs go, and its progress."""
+    """``--jobs``, ``--address``, ``--cluster`` and ``--quiet``: where a table's runs go, and
+    its progress."""
     fn = click.option(
         "--quiet", is_flag=True, help="No progress line on stderr (none is drawn off a terminal)."
     )(fn)
@@ -166,6 +186,12 @@ def sweep_options(fn: F) -> F:
         "--address", default=None,
         help="Run the table's searches on the Dask cluster whose scheduler is at this address "
         "(e.g. tcp://host:8786); the table is the same as with one process.",
+    )(fn)  # fmt: skip
+    fn = click.option(
+        "--cluster", default=None, callback=_cluster_option,
+        help="Run the table's searches on a Dask cluster described as for tune: YAML such as "
+        "'{local: {n_workers: 2}}' or '{slurm: {jobs: 4}}', an address, or a file holding "
+        "one (an experiment file's cluster key); the table is the same as with one process.",
     )(fn)  # fmt: skip
     fn = click.option(
         "--jobs", type=click.IntRange(min=1), default=1, show_default=True,

@@ -112,6 +112,7 @@ def scheduler_table(
     table: TabulatedWorkload | str | Path | None = None,
     jobs: int = 1,
     address: str | None = None,
+    cluster: Any = None,
     progress: Progress | None = None,
 ) -> pd.DataFrame:
     """Time until some trial reports ``target`` (random search vs SHA, ASHA, Hyperband...).
@@ -146,7 +147,9 @@ def scheduler_table(
         for _, spec in specs
         for r in range(repeats)
     ]
-    done = run_all(_scheduler_run, tasks, jobs=jobs, address=address, progress=progress)
+    done = run_all(
+        _scheduler_run, tasks, jobs=jobs, address=address, cluster=cluster, progress=progress
+    )
     rows: list[dict[str, Any]] = []
     for i, (label, _) in enumerate(specs):
         runs = done[i * repeats : (i + 1) * repeats]

@@ -1,12 +1,14 @@
 """Running the independent simulations of one table: in this process, in local worker
-processes (``jobs``), or on a Dask cluster (``address``), with a progress line.
+processes (``jobs``), or on a Dask cluster (``address``, or ``cluster``: the descriptions
+``tune`` takes, see :mod:`daskhpo.dask.clusters`), with a progress line.
 
 Every run of a table is seeded from its own position in the table (its repeat, worker count,
 scheduler...), never from the order runs finish in, so the results are the same whatever the
 parallelism. Results come back in the order of the tasks.
 
-``distributed`` is imported only when a Dask scheduler's address is given, inside
-:func:`run_all`: importing :mod:`simulate` never loads it.
+``distributed`` is imported only when a Dask scheduler's address or a cluster is given, inside
+:func:`run_all`: importing :mod:`simulate` never loads it (:func:`check_cluster` validates a
+description with daskhpo's pure parser, which starts and imports nothing).
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO, TypeVar
 
-from daskhpo.errors import ConfigError
+from daskhpo.errors import ClusterError, ConfigError
 
-__all__ = ["ProgressLine", "check_jobs", "run_all"]
+__all__ = ["ProgressLine", "check_cluster", "check_jobs", "cluster_description", "run_all"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -34,18 +36,74 @@ def check_jobs(jobs: Any) -> int:
     return jobs
 
 
+def check_cluster(cluster: Any) -> Any:
+    """``cluster`` itself once daskhpo's cluster parser accepts it (a
+    :class:`~daskhpo.errors.ClusterError` with tune's message if not); None stays None."""
+    if cluster is None:
+        return None
+    from daskhpo.dask.clusters.spec import ClusterSpec
+
+    ClusterSpec.parse(cluster)
+    return cluster
+
+
+def cluster_description(text: str) -> Any:
+    """A ``--cluster`` value as a description: the YAML (or JSON) in a file (its ``cluster``
+    key if it is an experiment file), else the text itself as YAML (``{local: {n_workers:
+    2}}``, ``slurm``, ``tcp://host:8786``); validated as :func:`check_cluster` does."""
+    from pathlib import Path
+
+    import yaml
+
+    path = Path(text)
+    try:
+        is_file = path.is_file()
+    except OSError:  # e.g. a long description is no file name
+        is_file = False
+    if is_file:
+        from daskhpo.experiment.yamlfile import load_yaml
+
+        value = load_yaml(path)
+        if isinstance(value, dict) and "cluster" in value:
+            value = value["cluster"]
+    elif path.suffix.lower() in (".yaml", ".yml", ".json"):
+        raise ClusterError(
+            f"cluster file {text!r} does not exist; check the path, or give the description "
+            "itself, e.g. '{local: {n_workers: 2}}'"
+        )
+    else:
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            first = str(exc).splitlines()[0] if str(exc) else "malformed YAML"
+            raise ClusterError(
+                f"cluster {text!r} is neither a file nor YAML ({first}); write a mapping "
+                "like '{local: {n_workers: 2}}', a kind like 'slurm', or an address"
+            ) from None
+    return check_cluster(value)
+
+
 def run_all(
     fn: Callable[[T], R],
     tasks: Sequence[T],
     *,
     jobs: int = 1,
     address: str | None = None,
+    cluster: Any = None,
     progress: Progress | None = None,
 ) -> list[R]:
-    """``[fn(task) for task in tasks]``, serially, on ``jobs`` local processes, or on the Dask
-    cluster at ``address``; ``fn`` and the tasks must pickle for the last two."""
+    """``[fn(task) for task in tasks]``, serially, on ``jobs`` local processes, on the Dask
+    cluster at ``address``, or on ``cluster`` (a description as ``tune`` takes: started here
+    and closed after, or joined); ``fn`` and the tasks must pickle for the last three."""
     jobs = check_jobs(jobs)
     total = len(tasks)
+    if address is not None and cluster is not None:
+        raise ConfigError(
+            f"give a cluster ({cluster!r}) or a scheduler address ({address!r}), not both; "
+            "an address alone is also a cluster description"
+        )
+    if cluster is not None:
+        return _on_cluster(fn, tasks, check_cluster(cluster), progress)
     if address is not None:
         return _on_dask(fn, tasks, address, progress)
     if jobs == 1 or total <= 1:
@@ -73,7 +131,7 @@ def _on_dask(
     fn: Callable[[T], R], tasks: Sequence[T], address: str, progress: Progress | None
 ) -> list[R]:
     try:
-        from distributed import Client, as_completed  # noqa: TID251  # only here, on request
+        from distributed import Client  # noqa: TID251  # only here, on request
     except ImportError:
         raise ConfigError(
             "--address runs the sweep on a Dask cluster and needs distributed: "
@@ -87,13 +145,37 @@ def _on_dask(
             f"(dask scheduler) or check the address"
         ) from None
     with client:
-        futures = client.map(fn, list(tasks), pure=False)
-        index = {f.key: i for i, f in enumerate(futures)}
-        out: list[Any] = [None] * len(futures)
-        for done, future in enumerate(as_completed(futures), start=1):  # type: ignore[no-untyped-call]
-            out[index[future.key]] = future.result()
-            if progress is not None:
-                progress(done, len(futures))
+        return _mapped(client, fn, tasks, progress)
+
+
+def _on_cluster(
+    fn: Callable[[T], R], tasks: Sequence[T], cluster: Any, progress: Progress | None
+) -> list[R]:
+    """Start (or join) the described cluster with daskhpo's own code, as ``tune`` does."""
+    try:
+        from daskhpo.dask.clusters import connect  # only here, on request
+    except ImportError:
+        raise ConfigError(
+            "--cluster runs the sweep on a Dask cluster and needs distributed: "
+            "pip install distributed"
+        ) from None
+    with connect(cluster) as (client, _):
+        return _mapped(client, fn, tasks, progress)
+
+
+def _mapped(
+    client: Any, fn: Callable[[T], R], tasks: Sequence[T], progress: Progress | None
+) -> list[R]:
+    """The results of ``fn`` over ``tasks`` on ``client``, in the order of the tasks."""
+    from distributed import as_completed  # noqa: TID251  # only here, on request
+
+    futures = client.map(fn, list(tasks), pure=False)
+    index = {f.key: i for i, f in enumerate(futures)}
+    out: list[Any] = [None] * len(futures)
+    for done, future in enumerate(as_completed(futures), start=1):  # type: ignore[no-untyped-call]
+        out[index[future.key]] = future.result()
+        if progress is not None:
+            progress(done, len(futures))
     return out
 
 

@@ -9,15 +9,13 @@ the cluster's, not luck's. Confidence intervals are 95 % Student-t intervals ove
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from daskhpo.registry import make_scheduler
-from daskhpo.schedulers.base import Scheduler
-from simulate.cluster import MARKETS, ClusterSpec
+from simulate.cluster import MARKETS
 from simulate.cost import Billing, Pricing
 from simulate.faults import FaultModel
 from simulate.repeats import mean_ci, repeat_seed
@@ -29,6 +27,8 @@ from simulate.scheduler_table import (
     scheduler_table,
 )
 from simulate.sweep import Progress, run_all
+from simulate.table_runs import MODES, CostRun, SpeedupRun, cost_run, scheduler_for, speedup_run
+from simulate.tabulated import TabulatedWorkload
 from simulate.workloads import DurationModel, DurationWorkload
 
 __all__ = [
@@ -42,7 +42,6 @@ __all__ = [
     "speedup_table",
 ]
 
-MODES = ("sync", "async")
 SPEEDUP_COLUMNS = [
     "workers",
     "mode",
@@ -62,86 +61,10 @@ def _int_list(name: str, values: int | Sequence[int]) -> list[int]:
     return [check_int(f"each of {name}", v) for v in items]
 
 
-def _scheduler_for(mode: str) -> Scheduler:
-    if mode == "sync":
-        return make_scheduler("batch")
-    if mode == "async":
-        return make_scheduler("fifo")
-    raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-
-
-# --------------------------------------------------------------------------- one run each
-
-
-@dataclass(frozen=True)
-class _SpeedupRun:
-    workers: int
-    mode: str
-    seed: int
-    trials: int
-    duration: str
-    startup_s: float
-    overhead_s: float
-    speeds: tuple[float, ...]
-    faults: FaultModel | None
-
-
-def _speedup_run(t: _SpeedupRun) -> tuple[float, float]:
-    """One search of the speed-up table: (makespan, utilization)."""
-    cluster = ClusterSpec(
-        workers=t.workers, startup_s=t.startup_s, overhead_s=t.overhead_s, speeds=t.speeds
-    )
-    run = run_search(
-        DurationWorkload(t.duration, seed=t.seed),
-        cluster=cluster,
-        scheduler=_scheduler_for(t.mode),
-        num_trials=t.trials,
-        seed=t.seed,
-        faults=t.faults,
-    )
-    return run.makespan, run.utilization
-
-
-@dataclass(frozen=True)
-class _CostRun:
-    instances: int
-    market: str
-    seed: int
-    trials: int
-    duration: str
-    straggler_prob: float
-    straggler_factor: float
-    startup_s: float
-    overhead_s: float
-    faults: FaultModel
-    mode: str
-    pricings: tuple[Pricing, ...]
-
-
-def _cost_run(t: _CostRun) -> dict[str, Any]:
-    """One search of the cost table: its makespan, bills (one per pricing) and losses."""
-    durations = DurationModel(
-        t.duration, seed=t.seed, straggler_prob=t.straggler_prob,
-        straggler_factor=t.straggler_factor,
-    )  # fmt: skip
-    cluster = ClusterSpec(
-        workers=t.instances, startup_s=t.startup_s, overhead_s=t.overhead_s, market=t.market
-    )
-    run = run_search(
-        DurationWorkload(durations, seed=t.seed),
-        cluster=cluster,
-        scheduler=_scheduler_for(t.mode),
-        num_trials=t.trials,
-        seed=t.seed,
-        faults=t.faults,
-    )
-    return {
-        "makespan": run.makespan,
-        "bills": [run.bill(p) for p in t.pricings],
-        "lost_work": run.backend.lost_work,
-        "utilization": run.utilization,
-        "completed": run.completed,
-    }
+def _tabulated(table: TabulatedWorkload | str | Path | None) -> TabulatedWorkload | None:
+    if table is None or isinstance(table, TabulatedWorkload):
+        return table
+    return TabulatedWorkload(table)
 
 
 # --------------------------------------------------------------------------- speed-up
@@ -159,34 +82,42 @@ def speedup_table(
     overhead_s: float = 0.0,
     speeds: Sequence[float] = (1.0,),
     faults: FaultModel | None = None,
+    table: TabulatedWorkload | str | Path | None = None,
     jobs: int = 1,
     address: str | None = None,
+    cluster: Any = None,
     progress: Progress | None = None,
 ) -> pd.DataFrame:
     """Makespan, speed-up over 1 worker, efficiency and utilization, sync vs async.
 
     ``sync`` runs the BatchScheduler (batches of K, wait for all), ``async`` the FIFO
-    scheduler (a new trial whenever a slot frees), both through the real Tuner. ``jobs``
-    processes (or the Dask cluster at ``address``) run the searches; the table is the same.
+    scheduler (a new trial whenever a slot frees), both through the real Tuner. ``table`` (a
+    learning-curve table, or its file) replaces ``duration``: trials sample its grid and run
+    for its seconds. ``jobs`` processes (or a Dask cluster: ``address``, ``cluster``) run the
+    searches; the table is the same.
     """
     counts = _int_list("workers", workers)
     trials = check_int("trials", trials)
     repeats = check_int("repeats", repeats)
     modes = list(modes)
     for m in modes:
-        _scheduler_for(m)
+        scheduler_for(m)
     if not modes:
         raise ValueError(f"modes must name at least one of {MODES}")
-    DurationModel(duration)  # fail fast on a bad SPEC
+    tabulated = _tabulated(table)
+    if tabulated is None:
+        DurationModel(duration)  # fail fast on a bad SPEC
 
     tasks = [
-        _SpeedupRun(k, mode, repeat_seed(seed, r), trials, duration, startup_s, overhead_s,
-                    tuple(speeds), faults)
+        SpeedupRun(k, mode, repeat_seed(seed, r), trials, duration, startup_s, overhead_s,
+                   tuple(speeds), faults, tabulated)
         for k in sorted({1, *counts})
         for mode in modes
         for r in range(repeats)
     ]  # fmt: skip
-    done = run_all(_speedup_run, tasks, jobs=jobs, address=address, progress=progress)
+    done = run_all(
+        speedup_run, tasks, jobs=jobs, address=address, cluster=cluster, progress=progress
+    )
     results: dict[tuple[int, str, int], tuple[float, float]] = {
         (t.workers, t.mode, i % repeats): res
         for i, (t, res) in enumerate(zip(tasks, done, strict=True))
@@ -242,8 +173,10 @@ def cost_table(
     mode: str = "async",
     repeats: int = 1,
     seed: int = 0,
+    table: TabulatedWorkload | str | Path | None = None,
     jobs: int = 1,
     address: str | None = None,
+    cluster: Any = None,
     progress: Progress | None = None,
 ) -> pd.DataFrame:
     """Time and money per instance count and market (on-demand or spot).
@@ -251,7 +184,8 @@ def cost_table(
     Every instance is billed from its request (start-up included) until the search ends or
     the instance is lost; idle time is billed. Preemptions (per spot instance-hour) hit spot
     instances only; lost work is redone from the last checkpoint (``checkpoint_interval_s``,
-    or from scratch without one) and lost instances are replaced.
+    or from scratch without one) and lost instances are replaced. ``table`` replaces
+    ``duration`` as in :func:`speedup_table`.
     """
     counts = _int_list("instances", instances)
     trials = check_int("trials", trials)
@@ -274,17 +208,18 @@ def cost_table(
         walltime_s=walltime_s,
         checkpoint_interval_s=checkpoint_interval_s,
     )
-    _scheduler_for(mode)
-    DurationModel(duration)
+    scheduler_for(mode)
+    DurationModel(duration, straggler_prob=straggler_prob, straggler_factor=straggler_factor)
+    tabulated = _tabulated(table)
 
     tasks = [
-        _CostRun(k, market, repeat_seed(seed, r), trials, duration, straggler_prob,
-                 straggler_factor, startup_s, overhead_s, faults, mode, tuple(pricings))
+        CostRun(k, market, repeat_seed(seed, r), trials, duration, straggler_prob,
+                straggler_factor, startup_s, overhead_s, faults, mode, tuple(pricings), tabulated)
         for k in counts
         for market in markets
         for r in range(repeats)
     ]  # fmt: skip
-    done = run_all(_cost_run, tasks, jobs=jobs, address=address, progress=progress)
+    done = run_all(cost_run, tasks, jobs=jobs, address=address, cluster=cluster, progress=progress)
     rows: list[dict[str, Any]] = []
     for start in range(0, len(tasks), repeats):
         task, runs = tasks[start], done[start : start + repeats]
@@ -318,16 +253,19 @@ def gantt_runs(
     duration: str = "exponential:mean=60",
     seed: int = 0,
     modes: Sequence[str] = MODES,
+    table: TabulatedWorkload | str | Path | None = None,
 ) -> dict[str, SimRun]:
     """Small recorded runs (one per mode, same durations) for a worker Gantt chart."""
     workers = check_int("workers", workers)
     trials = check_int("trials", trials)
     s = repeat_seed(seed, 0)
+    tabulated = _tabulated(table)
     return {
         mode: run_search(
-            DurationWorkload(duration, seed=s),
+            DurationWorkload(duration, seed=s) if tabulated is None else tabulated,
             cluster=workers,
-            scheduler=_scheduler_for(mode),
+            scheduler=scheduler_for(mode),
+            space=None if tabulated is None else tabulated.space(),
             num_trials=trials,
             seed=s,
             record=True,

@@ -88,3 +88,39 @@ def stepped(config: dict[str, Any]) -> dict[str, Any]:
             _append(log, f"{attempt} stopped\n")
             raise
     return {"loss": float(config["x"]) ** 2, "resumed_from": start, "ran": steps - start}
+
+
+def memory_hog(config: dict[str, Any]) -> dict[str, Any]:
+    """When ``n`` is ``hog``, allocates (and touches) 25 MiB every 50 ms up to ``mib`` MiB: more
+    than its worker's memory limit, so its nanny restarts the worker. Else a short, tame trial."""
+    if config["n"] != config["hog"]:
+        time.sleep(0.2)
+        return {"loss": float(config["x"])}
+    import numpy as np
+
+    held = []
+    for _ in range(int(config["mib"]) // 25):
+        held.append(np.ones(25 * 2**20 // 8))
+        time.sleep(0.05)
+    return {"loss": -1.0, "held": len(held)}
+
+
+def hangs(config: dict[str, Any]) -> dict[str, Any]:
+    """When ``n`` is ``hang``, sleeps (up to a minute) without ever reporting: a hung trial
+    that only a worker restart ends. Else a short trial."""
+    if config["n"] == config["hang"]:
+        deadline = time.monotonic() + 60.0
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+    else:
+        time.sleep(0.3)
+    return {"loss": float(config["n"])}
+
+
+def reports_forever(config: dict[str, Any]) -> dict[str, Any]:
+    """When ``n`` is ``hang``, reports every 0.1 s (up to a minute): a stop ends it. Else short."""
+    steps = 600 if config["n"] == config["hang"] else 3
+    for step in range(steps):
+        time.sleep(0.1)
+        dh.report(step, loss=float(config["n"]))
+    return {"loss": float(config["n"])}

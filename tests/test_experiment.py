@@ -219,7 +219,13 @@ def test_bad_keys_fail_before_any_cluster(
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("queue_depth", -1), ("max_worker_losses", "x"), ("startup_timeout", 0), ("target", "inf")],
+    [
+        ("queue_depth", -1),
+        ("max_worker_losses", "x"),
+        ("startup_timeout", 0),
+        ("target", "inf"),
+        ("trial_timeout", -5),
+    ],
 )
 def test_settings_are_checked_by_tune_settings(exp_dir: Path, key: str, value: Any) -> None:
     """The file's settings get TuneSettings' own message, with the file in front."""
@@ -230,9 +236,17 @@ def test_settings_are_checked_by_tune_settings(exp_dir: Path, key: str, value: A
 
 
 def test_the_spec_holds_tune_settings(exp_dir: Path) -> None:
-    spec = ExperimentSpec.from_file(write(exp_dir, experiment(queue_depth=2, gpus_per_trial=1)))
+    spec = ExperimentSpec.from_file(
+        write(exp_dir, experiment(queue_depth=2, gpus_per_trial=1, trial_timeout=600))
+    )
     assert spec.settings == TuneSettings(
-        metric="loss", mode="min", num_trials=12, seed=0, queue_depth=2, gpus_per_trial=1
+        metric="loss",
+        mode="min",
+        num_trials=12,
+        seed=0,
+        queue_depth=2,
+        gpus_per_trial=1,
+        trial_timeout=600,
     )
     assert spec.settings.resources == {"GPU": 1.0}
     assert spec.to_mapping()["queue_depth"] == 2

@@ -116,6 +116,7 @@ def test_pbt_copies_a_donors_checkpoint_and_explores_its_config(dask_client, tmp
                 "perturbation_interval": 3,
                 "population_size": 4,
                 "resample_probability": 0.0,
+                "max_resource": 12,  # no exploit at the last epoch: the trial completes
             }
         },
         client=dask_client,

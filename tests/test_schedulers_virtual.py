@@ -16,6 +16,7 @@ import pytest
 import daskhpo as dh
 from daskhpo.searchers.random import RandomSearcher
 from daskhpo.settings import TuneSettings
+from daskhpo.space import as_space
 from daskhpo.testing import SteppedBackend
 from daskhpo.trial import TrialStatus
 from daskhpo.tuner import Tuner
@@ -347,3 +348,28 @@ def test_replaying_the_journal_rebuilds_the_scheduler(make):
     )
     replayed.replay(journal.records)
     assert _state(fresh) == _state(tuner.scheduler)
+
+
+def test_pbt_exploits_nothing_at_a_trials_last_step():
+    # At max_resource the trial completes: pausing it there to copy a donor would replace its
+    # finished training by the donor's (and the decision waits at the milestone for that).
+    pbt = dh.PBTScheduler(
+        perturbation_interval=3, population_size=4, resample_probability=0.0, max_resource=12
+    )
+    searcher = RandomSearcher()
+    space = as_space(PBT_SPACE)
+    searcher.setup(space, metric="loss", mode="min", rng=np.random.default_rng(0))
+    pbt.setup(searcher=searcher, metric="loss", mode="min", rng=np.random.default_rng(1))
+    trials = {}
+    for tid in range(4):
+        suggestion = pbt.suggest(tid, 0.0, allow_new=True)
+        assert suggestion is not None
+        trials[tid] = dh.Trial(trial_id=tid, config=dict(suggestion.config))
+    for tid, loss in enumerate([0.1, 0.2, 0.3, 0.9]):  # trial 3 is the worst
+        assert pbt.decide(trials[tid], 9.0, {"loss": loss}, 1.0) in (
+            dh.Decision.CONTINUE,
+            dh.Decision.PAUSE,
+        )
+    worst = trials[3]
+    assert pbt.decide(worst, 12.0, {"loss": 0.95}, 2.0) is dh.Decision.CONTINUE
+    assert pbt.decide(worst, 13.0, {"loss": 0.95}, 2.0) is dh.Decision.STOP

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from daskhpo.errors import ConfigError
 from simulate.cli import simulate
 from simulate.runner import run_search
-from simulate.tables import scheduler_table
+from simulate.tables import cost_table, scheduler_table, speedup_table
 from simulate.tabulated import TabulatedWorkload
 
 DIGITS = Path(__file__).resolve().parent.parent / "simulate" / "data" / "digits_curves.csv"
@@ -143,3 +143,36 @@ def test_cli_schedulers_table_and_its_error():
     bad = runner.invoke(simulate, ["schedulers", "--table", "no/such.csv"])
     assert bad.exit_code == 2
     assert "'no/such.csv' does not exist" in bad.output
+
+
+def test_speedup_and_cost_tables_take_durations_from_the_table():
+    # Every configuration of the small table runs 3 steps of 2 s: 6 s a trial.
+    speed = speedup_table((1, 2, 4), trials=8, repeats=1, table=small_table())
+    assert list(speed["makespan_s"]) == pytest.approx([48.0, 48.0, 24.0, 24.0, 12.0, 12.0])
+    assert list(speed["speedup"]) == pytest.approx([1, 1, 2, 2, 4, 4])
+    cost = cost_table((1, 2), markets=["on-demand"], trials=8, table=small_table())
+    assert list(cost["makespan_h"] * 3600) == pytest.approx([48.0, 24.0])
+    # Per-configuration seconds: the 1-worker makespan is the sum of the sampled trials'.
+    varied = small_table().assign(time_s=lambda t: t["lr"] * 100)  # 1 s or 10 s a step
+    one = speedup_table(1, trials=8, modes=["async"], repeats=1, table=varied)
+    assert one["makespan_s"].iloc[0] in {3.0 * a + 30.0 * (8 - a) for a in range(9)}
+    assert 24.0 < one["makespan_s"].iloc[0] < 240.0
+
+
+def test_table_stragglers_lengthen_the_cost_table_and_parallel_runs_agree():
+    base = {"instances": (1, 3), "markets": ["on-demand"], "trials": 20, "table": DIGITS}
+    plain = cost_table(**base, repeats=2)
+    slow = cost_table(**base, repeats=2, straggler_prob=0.5, straggler_factor=10.0)
+    assert (slow["makespan_h"] > 2 * plain["makespan_h"]).all()
+    assert cost_table(**base, repeats=2, jobs=2).equals(plain)
+
+
+def test_cli_speedup_and_cost_take_a_table():
+    runner = CliRunner()
+    for command in (["speedup", "--workers", "1,2"], ["cost", "--instances", "1,2"]):
+        args = [*command, "--table", str(DIGITS), "--trials", "12", "--format", "csv"]
+        result = runner.invoke(simulate, [*args, "--repeats", "1"])
+        assert result.exit_code == 0, result.output
+        bad = runner.invoke(simulate, [*command, "--table", "no/such.csv"])
+        assert bad.exit_code == 2
+        assert "'no/such.csv' does not exist" in bad.output

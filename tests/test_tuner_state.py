@@ -13,7 +13,17 @@ from daskhpo.searchers.random import RandomSearcher
 from daskhpo.settings import TuneSettings
 from daskhpo.testing import MemoryJournal, SteppedBackend
 from daskhpo.trial import TrialStatus
-from daskhpo.tuner import Cancel, Command, Continue, Record, Stop, Submit, Tuner, TunerState
+from daskhpo.tuner import (
+    Cancel,
+    Command,
+    Continue,
+    Kill,
+    Record,
+    Stop,
+    Submit,
+    Tuner,
+    TunerState,
+)
 from tests.sched_objectives import ranked_curve
 
 SPACE = dh.SearchSpace({"a": dh.uniform(0.0, 1.0)})
@@ -45,6 +55,8 @@ def shape(commands: list[Command]) -> list[tuple[Any, ...]]:
             out.append(("stop", c.trial_id, c.attempt, c.pause))
         elif isinstance(c, Continue):
             out.append(("continue", c.trial_id, c.attempt, c.step))
+        elif isinstance(c, Kill):
+            out.append(("kill", c.trial_id, c.attempt))
         else:
             out.append(("cancel", c.trial_id, c.attempt))
     return out

@@ -20,6 +20,7 @@ from distributed import Client, Future
 from distributed.client import FutureCancelledError
 
 from daskhpo.backend import Event, Finished, Lost, Outcome, Reported, Started
+from daskhpo.dask.restarts import WorkerRestarts
 from daskhpo.dask.worker.verdicts import request_stop
 
 
@@ -51,9 +52,12 @@ def trial_dir_name(trials_root: str, trial_id: int) -> str:
 class Attempts:
     """The attempts sent and not yet ended, by task key."""
 
-    def __init__(self, client: Client, now: Callable[[], float]) -> None:
+    def __init__(
+        self, client: Client, now: Callable[[], float], restarts: WorkerRestarts | None = None
+    ) -> None:
         self.client = client
         self._now = now
+        self.restarts = restarts  # why workers were restarted (memory, a hung trial), if known
         self.by_key: dict[str, Attempt] = {}
         self.durations: deque[float] = deque(maxlen=32)  # of recent attempts, seconds
 
@@ -81,6 +85,12 @@ class Attempts:
         """Keys of the attempts whose task is done (a local look-up of future states)."""
         return [k for k, r in self.by_key.items() if r.future.done()]
 
+    def close(self) -> None:
+        """Forget every attempt and stop listening for workers' restarts."""
+        self.by_key.clear()
+        if self.restarts is not None:
+            self.restarts.close()
+
     def any_errored(self, keys: list[str]) -> bool:
         return any(self.by_key[k].future.status == "error" for k in keys if k in self.by_key)
 
@@ -98,9 +108,10 @@ class Attempts:
             return []
         now = self._now()
         if kind == "start":
-            if record.worker is not None and record.worker != message[2]:
-                # Dask restarted the task elsewhere: its first worker retired while it ran.
-                return [self.lose(key, record, f"its worker {record.worker} retired while it ran")]
+            if record.worker is not None:
+                # Dask started the task again (its worker died or retired while it ran): the
+                # attempt is lost, and the driver's next one resumes from the checkpoint.
+                return [self.lose(key, record, self.rerun_reason(record.worker, message[2]))]
             record.worker = message[2]
             record.started_at = now
             return [Started(record.trial_id, record.attempt, now, message[2])]
@@ -116,6 +127,9 @@ class Attempts:
         if record.started_at is not None:
             self.durations.append(now - record.started_at)
         self._end(key, record)
+        if outcome["outcome"] == "rerun":  # a start after one the driver did not hear of
+            reason = self.rerun_reason(outcome.get("first") or "?", outcome.get("worker") or "?")
+            return Lost(record.trial_id, record.attempt, now, reason, started=True)
         if outcome["outcome"] == "lost":  # it ended because its worker is retiring
             return Lost(
                 record.trial_id,
@@ -138,6 +152,16 @@ class Attempts:
             verdict_timeouts=int(outcome.get("verdict_timeouts", 0)),
         )
 
+    def rerun_reason(self, first: str, again: str) -> str:
+        """Why an attempt that Dask started a second time is lost."""
+        restarted = None if self.restarts is None else self.restarts.reason(first)
+        if restarted is not None:
+            return restarted
+        return (
+            f"its worker {first} was lost while it ran (Dask started it again on {again}; "
+            "daskhpo resubmits it instead, from its checkpoint)"
+        )
+
     def lose(self, key: str, record: Attempt, reason: str) -> Lost:
         """End an attempt as lost: cancel its task and stop any copy Dask restarted."""
         self._end(key, record)
@@ -145,9 +169,7 @@ class Attempts:
         if record.worker is not None:
             with contextlib.suppress(Exception):
                 self.client.run(request_stop, key, False, wait=False)
-        return Lost(
-            record.trial_id, record.attempt, self._now(), reason, started=record.worker is not None
-        )
+        return self._lost(record, reason)
 
     def lost_with_workers(self, workers: dict[str, Any], known: set[str]) -> list[Event]:
         """Attempts whose worker left while they ran, or whose allowed workers all left.
@@ -206,6 +228,9 @@ class Attempts:
         return events
 
     def _lost(self, record: Attempt, reason: str) -> Lost:
+        """The loss of ``record``, with why its worker was restarted, when that is known."""
+        if self.restarts is not None:
+            reason = self.restarts.reason(record.worker) or reason
         return Lost(
             record.trial_id, record.attempt, self._now(), reason, started=record.worker is not None
         )

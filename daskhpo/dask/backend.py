@@ -15,9 +15,9 @@ Design, from measurements on small clusters:
   sent by a worker plugin in the same batch as Dask's own messages (``worker.events``). A
   task's result is gathered only when its end event did not arrive (future states are swept
   locally; :mod:`daskhpo.dask.attempts`).
-* A task whose worker died comes back as ``KilledWorker`` (the driver runs its own cluster with
-  ``allowed-failures`` 0 so Dask never reruns a trial from scratch behind its back); the Tuner
-  resubmits it as a new attempt, which resumes from the trial's checkpoint directory.
+* A task whose worker died comes back as ``KilledWorker`` (own clusters: ``allowed-failures`` 0),
+  or Dask starts it again (a user's cluster): a second start is a lost attempt, and the rerun
+  ends at once (``worker.reruns``). The Tuner resubmits it to resume from its checkpoint.
 * Stop and pause are cooperative: a flag set on the trial's worker, read by ``report()``. At
   a milestone of the scheduler (a rung) the report waits, up to ``verdict_timeout`` s, for
   that flag or for a release (:meth:`DaskBackend.release`): the driver sends one for each
@@ -44,6 +44,7 @@ from daskhpo.backend import AttemptSpec, Event
 from daskhpo.dask.attempts import Attempt, Attempts, trial_dir, trial_dir_name
 from daskhpo.dask.objective_check import ObjectiveCheck
 from daskhpo.dask.placement import WorkerView, assign
+from daskhpo.dask.restarts import WorkerRestarts
 from daskhpo.dask.saturation import PREFETCH_BELOW, set_saturation, wanted_saturation
 from daskhpo.dask.worker import events
 from daskhpo.dask.worker.plugin import TrialEventsPlugin
@@ -93,7 +94,8 @@ class DaskBackend:
         self.topic = events.topic_of(self._key(0, 0))
         self._inbox: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self._view = WorkerView(client, self.resources, self.now, refresh_interval)
-        self._attempts = Attempts(client, self.now)
+        self._restarts = WorkerRestarts(client, self._view.memory_limit)
+        self._attempts = Attempts(client, self.now, self._restarts)
         self._outbox: list[AttemptSpec] = []
         self._swept_at = 0.0
         self._sweep_interval = 0.25
@@ -273,6 +275,14 @@ class DaskBackend:
             self.stop(trial_id, attempt, pause=False)
         self._attempts.drop(key)
 
+    def kill(self, trial_id: int, attempt: int) -> None:
+        """Cancel an attempt that did not stop at its ``trial_timeout`` and restart its worker
+        (Dask cannot interrupt a thread); the worker's other attempts come back as lost."""
+        record = self._attempts.get(self._key(trial_id, attempt))
+        self.cancel(trial_id, attempt)
+        if record is not None and record.worker is not None:
+            self._restarts.restart(record.worker, trial_id)
+
     # ------------------------------------------------------------------ events
 
     def _on_topic(self, event: tuple[float, Any]) -> None:
@@ -382,7 +392,7 @@ class DaskBackend:
         self._outbox = []
         for record in self._attempts:
             record.future.cancel()
-        self._attempts.by_key.clear()
+        self._attempts.close()
         try:
             self.client.unsubscribe_topic(self.topic)
         except Exception:  # the client may already be closed

@@ -70,6 +70,10 @@ class WorkerView:
         self.known.update(self.workers)
         self.capacity = sum(slots(w, self.resources) for w in self.workers.values())
 
+    def memory_limit(self, address: str) -> float | None:
+        """The memory limit of worker ``address`` in bytes, as last seen (None: no limit)."""
+        return self.workers.get(address, {}).get("memory_limit") or None
+
     def threads(self) -> int:
         """The cluster's threads, all workers together."""
         return sum(int(w.get("nthreads", 1)) for w in self.workers.values())

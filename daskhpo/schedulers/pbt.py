@@ -185,6 +185,8 @@ class PBTScheduler(MultiFidelityScheduler):
     ) -> Decision:
         if self.max_resource is not None and resource > self.max_resource:
             return Decision.STOP
+        if self.max_resource is not None and resource >= self.max_resource:
+            return Decision.CONTINUE  # its last step: it completes, nothing is left to exploit
         tid = trial.trial_id
         member = self.members.setdefault(tid, Member(dict(trial.config)))
         member.resource = resource

@@ -3,9 +3,9 @@
 The state never writes a journal or calls a backend; it answers each event with a list of
 these commands, and the loop executes them in order: every :class:`Record` is appended to the
 journal, the journal is flushed, and only then do :class:`Submit`, :class:`Stop`,
-:class:`Continue` and :class:`Cancel` reach the backend. The state emits the :class:`Record`
-that justifies a backend command before the command itself, so "journaled before acted on"
-holds by construction.
+:class:`Continue`, :class:`Cancel` and :class:`Kill` reach the backend. The state emits the
+:class:`Record` that justifies a backend command before the command itself, so "journaled
+before acted on" holds by construction.
 """
 
 from __future__ import annotations
@@ -60,4 +60,13 @@ class Cancel:
     attempt: int
 
 
-Command = Record | Submit | Stop | Continue | Cancel
+@dataclass(frozen=True, slots=True)
+class Kill:
+    """End a running attempt that did not stop when told (``trial_timeout``): restart its
+    worker if the backend can (else cancel it); no further event of it is expected."""
+
+    trial_id: int
+    attempt: int
+
+
+Command = Record | Submit | Stop | Continue | Cancel | Kill

@@ -223,7 +223,7 @@ class AttemptEvents:
                         time=event.time,
                         trial_id=trial.trial_id,
                         attempt=trial.attempt,
-                        kind="user",
+                        kind=self._failure_kind(trial),
                         error=event.error,
                         retry=retry,
                     )
@@ -239,6 +239,10 @@ class AttemptEvents:
         trial.ended_at = event.time
         self.stats.failed += 1
         self.scheduler.on_trial_error(trial, event.time)
+
+    def _failure_kind(self, trial: Trial) -> str:
+        """The ``kind`` of the failure of the trial's current attempt (see ``timeouts``)."""
+        return "user"
 
     def _on_lost(self, trial: Trial, event: Lost) -> None:
         del self._in_flight[trial.trial_id]

@@ -22,6 +22,7 @@ import numpy as np
 from daskhpo import records as rec
 from daskhpo.backend import (
     Backend,
+    KillingBackend,
     LifetimeAwareBackend,
     NoCapacityError,
     QueueingBackend,
@@ -33,7 +34,7 @@ from daskhpo.searchers.base import Searcher
 from daskhpo.settings import TuneSettings
 from daskhpo.space import SearchSpace
 from daskhpo.trial import Trial, TrialStatus
-from daskhpo.tuner.commands import Cancel, Command, Continue, Record, Stop, Submit
+from daskhpo.tuner.commands import Cancel, Command, Continue, Kill, Record, Stop, Submit
 from daskhpo.tuner.state import TunerState
 from daskhpo.tuner.stats import ReportRecord, TunerStats
 
@@ -85,6 +86,7 @@ class Tuner:
         ]
         self._lifetimes = backend if isinstance(backend, LifetimeAwareBackend) else None
         self._queueing = backend if isinstance(backend, QueueingBackend) else None
+        self._killing = backend if isinstance(backend, KillingBackend) else None
         self._verdicts = backend if isinstance(backend, VerdictBackend) else None
         self.state = TunerState(
             settings=settings,
@@ -108,6 +110,7 @@ class Tuner:
         settings = self.settings
         # Without a time budget or a target no stop criterion can hold between events.
         stops = settings.time_budget is not None or settings.target is not None
+        timeouts = settings.trial_timeout is not None  # attempts have deadlines (``timeouts``)
         state.begin(now())
         try:
             while True:
@@ -115,11 +118,13 @@ class Tuner:
                 if not waiting_for_workers and state.idle:
                     state.stop_reason = state.stop_reason or "nothing left to run"
                     break
-                events = wait(state.wait_timeout(now()) if stops else None)
+                events = wait(state.wait_timeout(now()) if stops or timeouts else None)
                 if events:
                     commands = handle_all(events, now())
                     if commands:
                         execute(commands)
+                if timeouts:
+                    execute(state.check_timeouts(now()))
                 if stops:
                     execute(state.check_stop(now()))
                 for cb in callbacks:
@@ -218,6 +223,11 @@ class Tuner:
                     self._verdicts.release(command.trial_id, command.attempt, command.step)  # type: ignore[union-attr]
             elif kind is Cancel:
                 backend.cancel(command.trial_id, command.attempt)  # type: ignore[union-attr]
+            elif kind is Kill:
+                if self._killing is not None:
+                    self._killing.kill(command.trial_id, command.attempt)  # type: ignore[union-attr]
+                else:
+                    backend.cancel(command.trial_id, command.attempt)  # type: ignore[union-attr]
 
     def replay(self, records: Sequence[rec.Record]) -> int:
         """Rebuild the search from an earlier run's records (see :meth:`TunerState.replay`)

@@ -24,11 +24,11 @@ from daskhpo.space import SearchSpace
 from daskhpo.trial import Decision, Suggestion, Trial, TrialStatus, better
 from daskhpo.tuner.capacity import Pacing
 from daskhpo.tuner.commands import Cancel, Command, Record, Submit
-from daskhpo.tuner.events import AttemptEvents
 from daskhpo.tuner.stats import ReportRecord, TunerStats, seeded_generators
+from daskhpo.tuner.timeouts import AttemptTimeouts
 
 
-class TunerState(AttemptEvents):
+class TunerState(AttemptTimeouts):
     """One search's state; see the module docstring.
 
     ``journaling=False`` skips building :class:`Record` commands (nobody keeps them: the
@@ -86,6 +86,7 @@ class TunerState(AttemptEvents):
         self._decided: dict[int, Decision] = {}  # STOP/PAUSE sent to a running attempt
         self._seen_reports: dict[int, int] = {}  # reports processed for the current attempt
         self._attempt_started: dict[int, float] = {}
+        self._deadlines: dict[int, tuple[int, float, int]] = {}  # trial_timeout (timeouts)
         self._trackers: dict[int, MilestoneTracker] = {}
         self._next_id = 0
         self._out: list[Command] = []
@@ -255,11 +256,14 @@ class TunerState(AttemptEvents):
     # ------------------------------------------------------------------ stopping
 
     def wait_timeout(self, now: float) -> float | None:
-        """How long the loop may wait for events before the time budget ends."""
+        """How long the loop may wait for events before the time budget ends, or the next
+        attempt's ``trial_timeout`` (:meth:`check_timeouts`)."""
         budget = self.settings.time_budget
-        if budget is None:
-            return None
-        return max(0.0, self.started_at + budget - now)
+        until = None if budget is None else self.started_at + budget
+        due = self.next_deadline() if self._deadlines else None
+        if due is not None:
+            until = due if until is None else min(until, due)
+        return None if until is None else max(0.0, until - now)
 
     def check_stop(self, now: float) -> list[Command]:
         """Close the search if the time budget is spent or the target reached: cancel what

@@ -80,7 +80,7 @@ def _fit_curves(
     if len(timed) < MIN_TRIALS:
         raise CalibrationError(
             f"cannot calibrate from the journal{f.where}: it needs at least {MIN_TRIALS} "
-            f"trials with two or more reports (to time a step); found {len(timed)}. Run "
+            f"trials with reports (to time a step); found {len(timed)}. Run "
             "more trials (or let them run longer) and plan again."
         )
     durations = fit_linear(

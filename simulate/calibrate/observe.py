@@ -267,7 +267,7 @@ def _trial_data(
                     td.values.append(value)
             if a.outcome in _RAN and a.ended is not None and a.reports:
                 ran.append(a)
-        if steps >= 2 and span > 0:
+        if steps >= 1 and span > 0:  # one report times a step too: trials stopped at rung 1
             td.step_time = span / steps
             for a in ran:
                 assert a.ended is not None

@@ -31,6 +31,7 @@ from typing import Any
 from daskhpo.dask.gpus import pinned
 from daskhpo.dask.worker import events, verdicts
 from daskhpo.dask.worker.lifetime import remaining_lifetime
+from daskhpo.dask.worker.reruns import claim_start
 from daskhpo.dask.worker.shipping import ShippedObjective
 from daskhpo.milestones import NO_MILESTONES, Milestones, MilestoneTracker
 
@@ -283,6 +284,14 @@ def run_attempt(
         by_plugin = key in events.PLUGIN_KEYS  # the worker plugin sends "start" and "end"
         if not by_plugin:
             log_event(topic, ["start", key, worker_address])
+        first = claim_start(trial_dir, key, worker_address)
+        if first is not None:  # Dask started this attempt again: it must not run twice
+            rerun = {"key": key, "worker": worker_address, "outcome": "rerun", "reports": []}
+            rerun["first"] = first
+            if by_plugin:
+                return rerun
+            log_event(topic, ["end", key, rerun])
+            return None
     ckpt = Path(trial_dir)
     if checkpoint_from is not None:
         _seed_checkpoint(Path(checkpoint_from), ckpt)

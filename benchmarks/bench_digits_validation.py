@@ -1,0 +1,205 @@
+"""Does replaying the digits table predict a real search? Real ASHA vs simulated ASHA, ratios.
+
+The real search trains the torch MLP of :mod:`daskhpo.examples.torch_classifier` on a
+LocalCluster of 2 single-threaded workers, over the grid of ``simulate/data/digits_curves.csv``
+(the table ``benchmarks/make_digits_table.py`` made from the same example). The simulated one
+replays that table (:class:`simulate.tabulated.TabulatedWorkload`, each step the seconds the
+table measured) on 2 simulated workers. Both use the same space, scheduler and seed, so the
+random searcher proposes the same configurations (the script checks it). Per seed it prints
+
+* time to target: seconds from the search's start to the first report at or below the target
+  (a quantile of the table's final losses), real / simulated;
+* best loss: the lowest validation loss any trial reported, real / simulated;
+* the mean seconds per epoch, real / table, which is what a time ratio off 1 comes from;
+
+and the medians over seeds, for the table alone (its seconds per step, nothing else) and for
+the table plus the per-trial overhead daskhpo's calibration measures (``simulate.calibrate``)
+on one more real search with another seed (the launch, checkpoint and round-trip time a
+0.07 s epoch does not include). The promise (issue 15) is both medians within 10 %.
+
+    python benchmarks/bench_digits_validation.py [--seeds 5] [--trials 40] [--quantile 0.1]
+
+Needs torch (``pip install 'daskhpo[torch]'``). Run it on a quiet machine: time is wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import math
+import statistics
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from distributed import Client
+
+import daskhpo as dh
+from daskhpo.dask.clusters import start_local_cluster
+from daskhpo.registry import make_scheduler
+from simulate.calibrate import calibrate
+from simulate.cluster import ClusterSpec
+from simulate.runner import run_search
+from simulate.tabulated import TabulatedWorkload
+
+TABLE = Path(__file__).resolve().parent.parent / "simulate" / "data" / "digits_curves.csv"
+METRIC = "val_loss"
+BOUND = 0.10
+
+
+def grid_space(workload: TabulatedWorkload) -> dict[str, Any]:
+    """The table's grid (:meth:`TabulatedWorkload.space`) plus the epochs a trial trains:
+    the same space for the real and the simulated search."""
+    return {**workload.space().domains, "max_epochs": workload.steps}
+
+
+def asha(steps: int) -> dict[str, Any]:
+    return {"asha": {"max_resource": steps, "min_resource": 1, "reduction_factor": 3}}
+
+
+def summary(
+    reports: Iterable[Any], start: float, target: float
+) -> tuple[float, float, dict[int, list[float]]]:
+    """(seconds to the first report <= target or NaN, lowest loss, report times by trial)."""
+    first, best = math.inf, math.inf
+    times: dict[int, list[float]] = defaultdict(list)
+    for r in reports:
+        value = r.metrics.get(METRIC)
+        if value is None:
+            continue
+        times[r.trial_id].append(r.time)
+        best = min(best, float(value))
+        if value <= target:
+            first = min(first, r.time - start)
+    return (first if math.isfinite(first) else math.nan), best, times
+
+
+def epoch_seconds(times: Mapping[int, list[float]]) -> float:
+    """Mean seconds between consecutive reports of one trial (an epoch, in the real run)."""
+    gaps = [b - a for ts in times.values() for a, b in itertools.pairwise(ts)]
+    return statistics.fmean(gaps) if gaps else math.nan
+
+
+def table_epoch_seconds(workload: TabulatedWorkload, configs: Iterable[Mapping[str, Any]]) -> float:
+    seconds = [workload.duration(0, c) / workload.steps for c in configs]
+    return statistics.fmean(seconds)
+
+
+def warm(client: Client) -> None:
+    """Import torch and the example, and load the data, on every worker before the clock."""
+
+    def load() -> None:
+        from daskhpo.examples.torch_classifier import load_data
+
+        load_data()
+
+    client.run(load)
+
+
+def real_search(client: Client, workload: TabulatedWorkload, seed: int, trials: int,
+                directory: Path) -> dh.Result:  # fmt: skip
+    from daskhpo.examples.torch_classifier import train
+
+    return dh.tune(train, grid_space(workload), metric=METRIC, num_trials=trials,
+                   scheduler=asha(workload.steps), seed=seed, client=client,
+                   experiment_dir=directory, progress=False)  # fmt: skip
+
+
+def measured_overhead(
+    client: Client, workload: TabulatedWorkload, trials: int, root: Path
+) -> float:
+    """Per-trial overhead calibrated on a real search with a seed no comparison uses."""
+    real_search(client, workload, 1000, trials, root / "calibration")
+    fitted = calibrate(root / "calibration")
+    return fitted.overhead_s(queued=make_scheduler(asha(workload.steps)).prefers_queue)
+
+
+def simulated(workload: TabulatedWorkload, seed: int, trials: int, overhead_s: float) -> Any:
+    return run_search(workload, cluster=ClusterSpec(workers=2, overhead_s=overhead_s),
+                      scheduler=asha(workload.steps), space=grid_space(workload),
+                      num_trials=trials, seed=seed)  # fmt: skip
+
+
+def one_seed(client: Client, workload: TabulatedWorkload, seed: int, trials: int, target: float,
+             root: Path, overhead_s: float) -> dict[str, float]:  # fmt: skip
+    started = time.time()
+    real = real_search(client, workload, seed, trials, root / f"real-{seed}")
+    wall = time.time() - started
+    real_start = min(t.created_at for t in real.trials_list)
+    real_ttt, real_best, real_times = summary(real.reports_list, real_start, target)
+    row: dict[str, float] = {"wall_s": wall, "real_ttt": real_ttt, "real_best": real_best}
+    for name, overhead in (("sim", 0.0), ("cal", overhead_s)):
+        sim = simulated(workload, seed, trials, overhead)
+        sim_start = min(t.created_at for t in sim.tuner.trials.values())
+        ttt, best, _ = summary(sim.tuner.reports, sim_start, target)
+        row |= {f"{name}_ttt": ttt, f"{name}_best": best, f"{name}_ttt_ratio": real_ttt / ttt,
+                f"{name}_best_ratio": real_best / best}  # fmt: skip
+    real_configs = {t.trial_id: t.config for t in real.trials_list}
+    sim_configs = {tid: t.config for tid, t in sim.tuner.trials.items()}
+    same = sum(real_configs.get(tid) == c for tid, c in sim_configs.items()) / len(sim_configs)
+    return {
+        **row,
+        "epoch_ratio": epoch_seconds(real_times)
+        / table_epoch_seconds(workload, real_configs.values()),
+        "same_configs": same,
+        "real_epochs": float(len(real.reports_list)),
+        "sim_epochs": float(len(sim.tuner.reports)),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=5, help="searches of each kind")
+    parser.add_argument("--trials", type=int, default=40, help="trials per search")
+    parser.add_argument("--quantile", type=float, default=0.1,
+                        help="target: this quantile of the table's final losses")  # fmt: skip
+    args = parser.parse_args()
+    workload = TabulatedWorkload(TABLE)
+    target = float(np.quantile(workload.final_values(), args.quantile))
+    print(f"{workload}; target {METRIC} <= {target:.4f} (quantile {args.quantile}), "
+          f"ASHA to {workload.steps} epochs, {args.trials} trials, 2 workers")  # fmt: skip
+    client = Client(start_local_cluster({"n_workers": 2, "threads_per_worker": 1}))  # type: ignore[no-untyped-call]
+    rows: list[dict[str, float]] = []
+    try:
+        warm(client)
+        with tempfile.TemporaryDirectory(prefix="daskhpo-digits-validation-") as scratch:
+            overhead = measured_overhead(client, workload, args.trials, Path(scratch))
+            print(f"per-trial overhead measured on a calibration search: {overhead * 1000:.0f} ms")
+            for seed in range(args.seeds):
+                row = one_seed(client, workload, seed, args.trials, target, Path(scratch),
+                               overhead)  # fmt: skip
+                rows.append(row)
+                print(f"seed {seed}: real {row['wall_s']:.1f} s wall; time to target real "
+                      f"{row['real_ttt']:.2f} s, table {row['sim_ttt']:.2f} s, +overhead "
+                      f"{row['cal_ttt']:.2f} s; best loss real {row['real_best']:.4f}, table "
+                      f"{row['sim_best']:.4f}; epoch s real/table {row['epoch_ratio']:.2f}; "
+                      f"epochs {row['real_epochs']:.0f}/{row['sim_epochs']:.0f}; same configs "
+                      f"{row['same_configs']:.0%}", flush=True)  # fmt: skip
+    finally:
+        cluster = client.cluster
+        client.close()  # type: ignore[no-untyped-call]
+        if cluster is not None:
+            cluster.close()
+    print("\n| figure | median real/sim | min-max | promise | within |")
+    print("|---|---|---|---|---|")
+    for key, name in (("sim_ttt_ratio", "time to target, table alone"),
+                      ("cal_ttt_ratio", "time to target, table + measured overhead"),
+                      ("sim_best_ratio", "best loss, table alone"),
+                      ("cal_best_ratio", "best loss, table + measured overhead"),
+                      ("epoch_ratio", "seconds per epoch (real/table)")):  # fmt: skip
+        values = [r[key] for r in rows if math.isfinite(r[key])]
+        if not values:
+            print(f"| {name} | n/a (target never reached) | | | |")
+            continue
+        median = statistics.median(values)
+        promise = f"±{BOUND:.0%}" if key != "epoch_ratio" else "(explains)"
+        ok = ("yes" if abs(median - 1) <= BOUND else "NO") if key != "epoch_ratio" else ""
+        print(f"| {name} | {median:.3f} | {min(values):.3f}-{max(values):.3f} | {promise} | {ok} |")
+
+
+if __name__ == "__main__":
+    main()
