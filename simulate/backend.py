@@ -24,6 +24,7 @@ from collections import deque
 from typing import Any
 
 from daskhpo.backend import AttemptSpec, Event, Finished, Lost, Outcome, Reported, Started
+from daskhpo.milestones import NO_MILESTONES
 from simulate.attempts import Saved, Segment, SimAttempt
 from simulate.cluster import ClusterSpec
 from simulate.cost import Bill, Instance, Pricing, bill
@@ -34,9 +35,7 @@ from simulate.workloads import Workload
 
 __all__ = ["Segment", "SimBackend"]
 
-_RETURNED = Outcome.RETURNED
-_STOPPED = Outcome.STOPPED
-_PAUSED = Outcome.PAUSED
+_RETURNED, _STOPPED, _PAUSED = Outcome.RETURNED, Outcome.STOPPED, Outcome.PAUSED
 
 
 class SimBackend:
@@ -119,7 +118,7 @@ class SimBackend:
                 f"cancel it before submitting attempt {spec.attempt}"
             )
         rec = SimAttempt(tid, spec.attempt, spec.budget)
-        if spec.milestones:
+        if spec.milestones is not NO_MILESTONES and spec.milestones:
             rec.milestones = spec.milestones.tracker()
         config = spec.config
         saved = self._saved.pop(tid, None) if self._saved else None

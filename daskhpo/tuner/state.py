@@ -218,7 +218,7 @@ class TunerState(AttemptTimeouts):
         milestones = NO_MILESTONES
         if self.wait_at_milestones:
             milestones = self.scheduler.milestones(trial.trial_id)
-        if milestones and self.verdicts:
+        if self.verdicts and milestones:
             self._trackers[trial.trial_id] = milestones.tracker()
         else:
             self._trackers.pop(trial.trial_id, None)
