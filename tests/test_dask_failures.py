@@ -70,11 +70,6 @@ class BusyWorkerKiller(threading.Thread):
                 self.killed.append(len(self.killed))
 
 
-def _done_count(exp: Path, trial_id: int) -> int:
-    done = exp / "trials" / f"trial_{trial_id:05d}" / "done.log"
-    return done.read_text().count("done") if done.exists() else 0
-
-
 @pytest.mark.slow
 def test_dask_reruns_become_lost_attempts_with_default_allowed_failures(user_cluster, tmp_path):
     trials = 20
@@ -99,8 +94,11 @@ def test_dask_reruns_become_lost_attempts_with_default_allowed_failures(user_clu
     not_completed = df.loc[df["status"] != "COMPLETED", ["trial_id", "status", "error"]]
     assert not_completed.empty, not_completed.to_dict("records")
     assert (df["user_failures"] == 0).all()
-    # Each trial's objective ran to its end exactly once: no copy Dask started again finished.
-    assert [_done_count(tmp_path, t) for t in range(trials)] == [1] * trials
+    # No attempt ran to its end twice (no copy Dask started again finished), and no work was
+    # redone beyond the tail of an attempt killed between its last step and its result.
+    for row in df.itertuples():
+        trial_dir = tmp_path / "trials" / f"trial_{row.trial_id:05d}"
+        ft_objectives.check_ran_to_the_end_once(trial_dir, int(row.attempt), steps=8)
     # The lost attempts are in the lineage, and their successors resumed from checkpoints.
     lost = df[df["infra_failures"] > 0]
     assert len(lost) >= 1, df[["trial_id", "attempt", "infra_failures"]].to_dict("records")
