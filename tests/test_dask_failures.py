@@ -111,6 +111,23 @@ def test_dask_reruns_become_lost_attempts_with_default_allowed_failures(user_clu
     assert sum(t.infra_failures for t in view.trials.values()) == int(df["infra_failures"].sum())
     reasons = [a.error for t in range(trials) for a in view.history(t) if a.outcome == "LOST"]
     assert len(reasons) == int(df["infra_failures"].sum())
+    assert (tmp_path / "trials" / ".started").is_dir()  # this scheduler reruns: attempts mark
+
+
+def test_attempts_leave_no_start_marks_where_the_scheduler_never_reruns(own_cluster, tmp_path):
+    # daskhpo's own clusters set allowed-failures 0: a file per attempt would only cost a
+    # shared filesystem (and a full disk) for nothing.
+    result = dh.tune(
+        ft_objectives.checkpointed,
+        {"x": dh.uniform(-1, 1), "steps": 2, "step_time": 0.01},
+        metric="loss",
+        num_trials=4,
+        client=own_cluster,
+        experiment_dir=tmp_path,
+        progress=False,
+    )
+    assert result.count("COMPLETED") == 4
+    assert not (tmp_path / "trials" / ".started").exists()
 
 
 @pytest.mark.parametrize("whose", ["user", "own"])
