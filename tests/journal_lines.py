@@ -28,7 +28,3 @@ def journal_lines(path: Path) -> list[dict[str, Any]]:
             if isinstance(line, dict) and "event" in line:
                 lines.append(line)
     return lines
-
-
-#: The former library name, for tests still importing it (switch them to ``journal_lines``).
-read_journal = journal_lines

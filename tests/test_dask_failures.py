@@ -19,10 +19,10 @@ from distributed import Client, LocalCluster
 
 import daskhpo as dh
 from daskhpo.dask.clusters import start_local_cluster
-from daskhpo.experiment.journal import read_journal
 from daskhpo.experiment.view import ExperimentView
 from daskhpo.tuner.timeouts import timeout_grace
 from tests import ft_objectives
+from tests.journal_lines import journal_lines
 
 
 def _local_cluster(**kwargs: object) -> tuple[LocalCluster, Client]:
@@ -173,11 +173,11 @@ def _pids(client: Client) -> set[int]:
 
 
 def _records(exp: Path, event: str) -> list[dict]:
-    return [r for r in read_journal(exp / "journal.jsonl") if r["event"] == event]
+    return [r for r in journal_lines(exp / "journal.jsonl") if r["event"] == event]
 
 
 def _records_of(exp: Path, trial_id: int) -> list[dict]:
-    return [r for r in read_journal(exp / "journal.jsonl") if r.get("trial_id") == trial_id]
+    return [r for r in journal_lines(exp / "journal.jsonl") if r.get("trial_id") == trial_id]
 
 
 def _timeout_failures(exp: Path, trial_id: int) -> list[dict]:
