@@ -39,7 +39,7 @@ class Decision(str, enum.Enum):
     PAUSE = "PAUSE"  # end this attempt; the scheduler may resume the trial later
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Suggestion:
     """What a scheduler wants run next.
 
@@ -53,6 +53,20 @@ class Suggestion:
     resume_trial_id: int | None = None
     checkpoint_trial_id: int | None = None
     budget: float | None = None
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        resume_trial_id: int | None = None,
+        checkpoint_trial_id: int | None = None,
+        budget: float | None = None,
+    ) -> None:
+        # Filled directly: the frozen dataclass's generated __init__ is slow (one per trial).
+        d = self.__dict__
+        d["config"] = config
+        d["resume_trial_id"] = resume_trial_id
+        d["checkpoint_trial_id"] = checkpoint_trial_id
+        d["budget"] = budget
 
 
 @dataclass(slots=True)

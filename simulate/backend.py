@@ -24,6 +24,7 @@ from collections import deque
 from typing import Any
 
 from daskhpo.backend import AttemptSpec, Event, Finished, Lost, Outcome, Reported, Started
+from daskhpo.milestones import NO_MILESTONES
 from simulate.attempts import Saved, Segment, SimAttempt
 from simulate.cluster import ClusterSpec
 from simulate.cost import Bill, Instance, Pricing, bill
@@ -34,9 +35,7 @@ from simulate.workloads import Workload
 
 __all__ = ["Segment", "SimBackend"]
 
-_RETURNED = Outcome.RETURNED
-_STOPPED = Outcome.STOPPED
-_PAUSED = Outcome.PAUSED
+_RETURNED, _STOPPED, _PAUSED = Outcome.RETURNED, Outcome.STOPPED, Outcome.PAUSED
 
 
 class SimBackend:
@@ -119,7 +118,7 @@ class SimBackend:
                 f"cancel it before submitting attempt {spec.attempt}"
             )
         rec = SimAttempt(tid, spec.attempt, spec.budget)
-        if spec.milestones:
+        if spec.milestones is not NO_MILESTONES and spec.milestones:
             rec.milestones = spec.milestones.tracker()
         config = spec.config
         saved = self._saved.pop(tid, None) if self._saved else None
@@ -182,19 +181,22 @@ class SimBackend:
             self._out = []
             return out
         engine = self.engine
+        heap, pop = engine.heap, heapq.heappop
         pool = self._pool
         deadline = math.inf if timeout is None else engine.now + max(timeout, 0.0)
         attempt_type = SimAttempt
         steps = self._steps
         metric = self._metric
         while True:
-            if not engine:
+            if not heap:
                 return self._idle(deadline)
-            t = engine.peek_time()
+            t = heap[0][0]
             if t > deadline:
                 engine.advance(deadline)
                 return []
-            for seq, ev in engine.pop_at(t):
+            engine.now = t
+            while heap and heap[0][0] == t:  # Engine.pop_at, inlined: what is due at t
+                _, _, seq, ev = pop(heap)
                 if type(ev) is attempt_type:
                     if ev.seq != seq:
                         continue  # the attempt was lost or cancelled since

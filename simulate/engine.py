@@ -24,12 +24,15 @@ class Engine:
     (the simulator backend) uses :meth:`peek_time` and :meth:`pop_at` instead.
     """
 
-    __slots__ = ("_heap", "_seq", "handler", "now")
+    __slots__ = ("_heap", "_seq", "handler", "heap", "now")
 
     def __init__(self, handler: Callable[[float, Any], None] | None = None) -> None:
         self.now = 0.0
         self.handler = handler
         self._heap: list[tuple[float, int, int, Any]] = []
+        #: The heap itself, for a hot loop that pops due entries in place (as :meth:`pop_at`
+        #: does) and sets :attr:`now`; entries are (time, priority, seq, event).
+        self.heap = self._heap
         self._seq = itertools.count()
 
     def schedule(

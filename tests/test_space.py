@@ -548,3 +548,21 @@ def test_grid_points_are_distinct_and_contained(space: SearchSpace, seed: int) -
         config = space.sample(r, fixed=point)
         assert space.contains(config)
         assert all(config[k] == v for k, v in point.items())
+
+
+@FAST
+@given(space=spaces, seed=st.integers(0, 2**32 - 1), n=st.sampled_from([1, 255, 257, 600]))
+def test_random_search_draws_what_sampling_one_at_a_time_draws(
+    space: SearchSpace, seed: int, n: int
+) -> None:
+    """Random search draws many configurations' uniforms at once where every domain maps one
+    uniform draw: the configurations must be those of drawing each alone, in order."""
+    from daskhpo.searchers import RandomSearcher
+
+    first = space.sample(rng(seed + 1))  # a point to evaluate first, then sampling
+    searcher = RandomSearcher(points_to_evaluate=[first])
+    searcher.setup(space, metric="loss", mode="min", rng=rng(seed))
+    alone = rng(seed)
+    expected = [space.sample(alone, fixed=first)] + [space.sample(alone) for _ in range(n)]
+    got = [searcher.suggest(i) for i in range(n + 1)]
+    assert repr(got) == repr(expected)

@@ -231,7 +231,7 @@ class MultiFidelityScheduler(Scheduler):
     def resource_of(self, step: float, metrics: dict[str, Any]) -> float:
         """The resource level of a report."""
         if self.resource is None:
-            return float(step)
+            return step if type(step) is float else float(step)
         value = metrics.get(self.resource)
         if value is None or isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise ValueError(
@@ -245,10 +245,15 @@ class MultiFidelityScheduler(Scheduler):
     def key_of(self, metrics: dict[str, Any]) -> float | None:
         """The metric as a lower-is-better key, or None when the report lacks it."""
         value = metrics.get(self.metric)
-        if value is None or isinstance(value, bool) or not isinstance(value, numbers.Real):
+        if type(value) is float:  # the common case, without the slower checks below
+            number = value
+        elif value is None or isinstance(value, bool) or not isinstance(value, numbers.Real):
             return None
-        number = float(value)
-        return None if math.isnan(number) else sort_key(number, self.mode)
+        else:
+            number = float(value)
+        if number != number:  # NaN
+            return None
+        return number if self.mode == "min" else -number
 
     def budget_for(self, level: float | None) -> float | None:
         """The attempt budget that pauses a trial at ``level`` on its worker.

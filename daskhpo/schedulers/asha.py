@@ -64,6 +64,7 @@ class ASHAScheduler(MultiFidelityScheduler):
         ]
         self._bracket_of: dict[int, int] = {}
         self._next_rung: dict[int, int] = {}  # trial -> first rung it has not reached yet
+        self._milestones: dict[tuple[int, int], Milestones] = {}  # (bracket, rung) -> them
 
     def _bracket_levels(self) -> list[list[float]]:
         """The rung levels of each bracket."""
@@ -98,8 +99,14 @@ class ASHAScheduler(MultiFidelityScheduler):
         """The rungs of the trial's bracket it has not reached yet (a step resource only)."""
         if not self.uses_step:
             return NO_MILESTONES
-        rungs = self.brackets[self._bracket_of.get(trial_id, 0)]
-        return Milestones(tuple(r.level for r in rungs[self._next_rung.get(trial_id, 0) :]))
+        where = (self._bracket_of.get(trial_id, 0), self._next_rung.get(trial_id, 0))
+        milestones = self._milestones.get(where)
+        if milestones is None:  # a few bracket/rung pairs: each built once, then shared
+            rungs = self.brackets[where[0]]
+            milestones = self._milestones[where] = Milestones(
+                tuple(r.level for r in rungs[where[1] :])
+            )
+        return milestones
 
     def _promotion(self) -> Suggestion | None:
         """Resume the best paused trial in the top of a rung, highest rung first."""

@@ -69,7 +69,7 @@ class _PeerMeans:
     """
 
     def __init__(self) -> None:
-        self._levels: Any = SortedList()
+        self._levels: list[float] = []  # sorted; few (one per resource level judged)
         self._means: dict[float, Any] = {}  # level -> SortedList of (mean, trial_id)
         self._nan: dict[float, set[int]] = {}  # level -> trials whose mean there is NaN
         self._entry: dict[int, dict[float, float]] = {}  # trial -> level -> mean put there
@@ -92,14 +92,16 @@ class _PeerMeans:
 
     def changed(self, trial_id: int, history: _History, low: float, high: float) -> None:
         """The trial's running means at levels in ``[low, high]`` may have changed."""
-        for level in list(self._levels.irange(low, high)):
+        levels = self._levels
+        first, last = bisect.bisect_left(levels, low), bisect.bisect_right(levels, high)
+        for level in levels[first:last]:
             self._put(level, trial_id, history.running_mean(level))
 
     def index(self, level: float, histories: dict[int, _History]) -> None:
         """Start keeping ``level`` (if new): every trial's running mean there."""
         if level in self._means:
             return
-        self._levels.add(level)
+        bisect.insort(self._levels, level)
         self._means[level] = SortedList()
         self._nan[level] = set()
         for trial_id, history in histories.items():

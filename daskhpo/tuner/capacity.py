@@ -51,8 +51,10 @@ class Pacing:
         millisecond trials never wait for the driver, at least :data:`MIN_QUEUE` and at least
         what the backend's runtime asks for (``min_queue_depth``).
         """
-        generic = max(MIN_QUEUE, min(MAX_QUEUE, self.completion_rate(now) // 4))
-        return max(generic, min_queue_depth)
+        start, count, last = self._rate_window  # completion_rate(now), inlined: every fill
+        rate = (count if count > last else last) if now - start < 2.0 else 0
+        generic = max(MIN_QUEUE, min(MAX_QUEUE, rate // 4))
+        return generic if generic > min_queue_depth else min_queue_depth
 
     # ------------------------------------------------------------------ durations
 

@@ -90,6 +90,8 @@ class TunerState(AttemptTimeouts):
         self._trackers: dict[int, MilestoneTracker] = {}
         self._next_id = 0
         self._out: list[Command] = []
+        self._queue_depth = settings.queue_depth  # read at every fill: kept at hand
+        self._max_concurrent = settings.max_concurrent
 
     # ------------------------------------------------------------------ views
 
@@ -130,23 +132,23 @@ class TunerState(AttemptTimeouts):
             return []
         scheduler = self.scheduler
         scheduler.capacity = capacity
-        depth = self.settings.queue_depth
+        prefers_queue = scheduler.prefers_queue
+        depth = self._queue_depth
         if depth is None:
-            depth = self.pacing.queue_depth(now, min_queue_depth) if scheduler.prefers_queue else 0
+            depth = self.pacing.queue_depth(now, min_queue_depth) if prefers_queue else 0
         target = capacity + depth
-        max_concurrent = self.settings.max_concurrent
-        if max_concurrent is not None:
-            target = min(target, max_concurrent)
+        max_concurrent = self._max_concurrent
+        if max_concurrent is not None and max_concurrent < target:
+            target = max_concurrent
         in_flight = self._in_flight
-        if (
-            scheduler.prefers_queue
-            and not self._retry
-            and len(in_flight) > target - max(1, (target - capacity) // 2)
-        ):
-            return []  # top the queue up in batches: one graph for many trials
+        retry = self._retry
+        if prefers_queue and not retry:
+            half = (target - capacity) // 2
+            if len(in_flight) > target - (half if half > 1 else 1):
+                return []  # top the queue up in batches: one graph for many trials
         while len(in_flight) < target:
-            if self._retry:
-                self._submit(self.trials[self._retry.pop(0)], now)
+            if retry:
+                self._submit(self.trials[retry.pop(0)], now)
                 continue
             allow_new = self.num_trials is None or self._next_id < self.num_trials
             suggestion = scheduler.suggest(self._next_id, now, allow_new=allow_new)
@@ -216,7 +218,7 @@ class TunerState(AttemptTimeouts):
         milestones = NO_MILESTONES
         if self.wait_at_milestones:
             milestones = self.scheduler.milestones(trial.trial_id)
-        if milestones and self.verdicts:
+        if self.verdicts and milestones:
             self._trackers[trial.trial_id] = milestones.tracker()
         else:
             self._trackers.pop(trial.trial_id, None)
@@ -227,14 +229,14 @@ class TunerState(AttemptTimeouts):
             )
         out.append(
             Submit(
-                AttemptSpec(
-                    trial_id=trial.trial_id,
-                    attempt=trial.attempt,
-                    config=trial.config,
-                    resources=trial.resources,
-                    budget=trial.budget,
-                    checkpoint_trial_id=trial.checkpoint_trial_id,
-                    milestones=milestones,
+                AttemptSpec(  # positional: one per attempt
+                    trial.trial_id,
+                    trial.attempt,
+                    trial.config,
+                    trial.resources,
+                    trial.budget,
+                    trial.checkpoint_trial_id,
+                    milestones,
                 )
             )
         )

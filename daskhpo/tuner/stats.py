@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class ReportRecord:
     """One intermediate report, as kept for ``Result.reports``."""
 
@@ -17,6 +17,17 @@ class ReportRecord:
     time: float
     step: float
     metrics: dict[str, Any]
+
+    def __init__(
+        self, trial_id: int, attempt: int, time: float, step: float, metrics: dict[str, Any]
+    ) -> None:
+        # Filled directly: one per report, and the frozen dataclass's generated __init__ is slow.
+        d = self.__dict__
+        d["trial_id"] = trial_id
+        d["attempt"] = attempt
+        d["time"] = time
+        d["step"] = step
+        d["metrics"] = metrics
 
 
 @dataclass
