@@ -162,7 +162,7 @@ def main() -> None:
     target = float(np.quantile(workload.final_values(), args.quantile))
     print(f"{workload}; target {METRIC} <= {target:.4f} (quantile {args.quantile}), "
           f"ASHA to {workload.steps} epochs, {args.trials} trials, 2 workers")  # fmt: skip
-    client = Client(start_local_cluster({"n_workers": 2, "threads_per_worker": 1}))  # type: ignore[no-untyped-call]
+    client = Client(start_local_cluster({"n_workers": 2, "threads_per_worker": 1}))
     rows: list[dict[str, float]] = []
     try:
         warm(client)
@@ -181,7 +181,7 @@ def main() -> None:
                       f"{row['same_configs']:.0%}", flush=True)  # fmt: skip
     finally:
         cluster = client.cluster
-        client.close()  # type: ignore[no-untyped-call]
+        client.close()
         if cluster is not None:
             cluster.close()
     print("\n| figure | median real/sim | min-max | promise | within |")

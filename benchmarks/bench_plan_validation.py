@@ -26,6 +26,7 @@ sleeping objectives only.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import tempfile
 from collections.abc import Callable
@@ -117,16 +118,18 @@ def validate(case: Case, *, seed: int, repeats: int, root: Path) -> dict[str, An
         space["ops_per_s"] = plan_objectives.measure_rate()
     first = run_real(case, space, case.first_workers, case.first, seed, root, "first")
     cal = calibrate(first)
-    common = {
-        "workers": [case.workers],
-        "trials": case.trials,
-        "schedulers": [case.scheduler],
-        "markets": ["on-demand"],
-        "repeats": repeats,
-        "seed": seed,
-    }
-    this_search = simulate_plan(cal, search_seed=seed, **common).table.iloc[0]
-    new_configs = simulate_plan(cal, **common).table.iloc[0]
+    predict = functools.partial(
+        simulate_plan,
+        cal,
+        workers=[case.workers],
+        trials=case.trials,
+        schedulers=[case.scheduler],
+        markets=["on-demand"],
+        repeats=repeats,
+        seed=seed,
+    )
+    this_search = predict(search_seed=seed).table.iloc[0]
+    new_configs = predict().table.iloc[0]
     full = run_real(case, space, case.workers, case.trials, seed, root, "full")
     measurements = measure(full)
     measured = measurements.makespan

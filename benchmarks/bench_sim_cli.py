@@ -26,6 +26,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 
 from daskhpo.registry import make_scheduler
 from daskhpo.searchers import RandomSearcher
@@ -108,7 +109,7 @@ def main() -> None:
     for name in [s for s in args.schedulers.split(",") if s]:
         cpus = []
         for count in (m, 2 * m):
-            runs = [time_in_process(lambda s=name, c=count: scheduler_run(s, c)) for _ in range(r)]
+            runs = [time_in_process(partial(scheduler_run, name, count)) for _ in range(r)]
             cpu, wall = medians(runs)
             cpus.append(cpu)
             print(

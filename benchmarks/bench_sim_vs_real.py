@@ -79,8 +79,10 @@ def sim_ratio(client: Client, seed: int) -> float:
                    seed=seed, client=client, progress=False)  # fmt: skip
     workload = DurationWorkload(DurationModel(SIM_SPEC, seed=3), value=lambda c: c["x"])
     sim = run_search(workload, cluster=2, space=SIM_SPACE, num_trials=trials, seed=seed)
-    made = max(t.ended_at for t in real.trials_list) - min(t.started_at for t in real.trials_list)
-    return made / sim.makespan
+    ends = [t.ended_at for t in real.trials_list if t.ended_at is not None]
+    starts = [t.started_at for t in real.trials_list if t.started_at is not None]
+    assert len(ends) == len(starts) == trials, "every trial of a finished search ran and ended"
+    return (max(ends) - min(starts)) / sim.makespan
 
 
 def plan_ratio(one: Client, two: Client, case: str, seed: int, root: Path) -> float:
@@ -94,10 +96,10 @@ def plan_ratio(one: Client, two: Client, case: str, seed: int, root: Path) -> fl
 
     calibration = real(one, root / f"{case}-{seed}-first", first)
     predicted = plan(calibration, workers=[2], trials=full, schedulers=[scheduler],
-                     markets=["on-demand"], repeats=3, seed=0, search_seed=seed).loc[0]  # fmt: skip
+                     markets=["on-demand"], repeats=3, seed=0, search_seed=seed)  # fmt: skip
     measured = measure(real(two, root / f"{case}-{seed}-full", full))
     assert measured.makespan is not None
-    return float(predicted["makespan_s"]) / measured.makespan
+    return float(predicted["makespan_s"].iloc[0]) / measured.makespan
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ other load on the machine counts less, wall time shown beside it):
 from __future__ import annotations
 
 import argparse
+import functools
 import heapq
 import resource
 import statistics
@@ -164,7 +165,7 @@ def main() -> None:
         m = args.asha_trials
         times = []
         for count in (m, 2 * m):  # doubling the trials about doubles the time: O(log n) rungs
-            cpu, wall = measure(lambda count=count: asha_run(count, k), 3)
+            cpu, wall = measure(functools.partial(asha_run, count, k), 3)
             times.append(cpu)
             rows.append((f"asha: ASHA on learning curves, {count:,d}", count, cpu, wall))
             print(

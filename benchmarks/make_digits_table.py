@@ -25,7 +25,7 @@ from torch import nn
 
 from daskhpo.examples.torch_classifier import load_data, make_model
 
-GRID = {
+GRID: dict[str, list[float]] = {  # hidden and batch_size stay ints
     "lr": [0.001, 0.003, 0.01, 0.03, 0.1, 0.3],
     "momentum": [0.0, 0.5, 0.9],
     "hidden": [16, 64, 128],

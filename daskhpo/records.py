@@ -287,11 +287,6 @@ def encode(record: Record) -> bytes:
     return orjson.dumps(record, default=_fallback, option=_OPTIONS)
 
 
-def encode_mapping(data: Mapping[str, Any]) -> bytes:
-    """One journal line from a plain mapping (older writers and tests build those)."""
-    return orjson.dumps(data, default=_fallback, option=_OPTIONS)
-
-
 def decode(data: Mapping[str, Any]) -> Record | None:
     """The record a decoded JSON object holds; None for an event type this release does not
     know. Raises :class:`JournalError` for an object that is not a valid record."""

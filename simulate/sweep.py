@@ -138,7 +138,7 @@ def _on_dask(
             "pip install distributed"
         ) from None
     try:
-        client = Client(address, timeout="10s")  # type: ignore[no-untyped-call]
+        client = Client(address, timeout="10s")
     except (OSError, TimeoutError) as exc:
         raise ConfigError(
             f"no Dask scheduler answers at {address!r} ({exc}); start one "
@@ -172,7 +172,7 @@ def _mapped(
     futures = client.map(fn, list(tasks), pure=False)
     index = {f.key: i for i, f in enumerate(futures)}
     out: list[Any] = [None] * len(futures)
-    for done, future in enumerate(as_completed(futures), start=1):  # type: ignore[no-untyped-call]
+    for done, future in enumerate(as_completed(futures), start=1):
         out[index[future.key]] = future.result()
         if progress is not None:
             progress(done, len(futures))

@@ -38,9 +38,27 @@ def checkpointed(config: dict[str, Any]) -> dict[str, Any]:
         partial = ckpt / "state.json.partial"
         partial.write_text(json.dumps({"next_step": step + 1}))
         os.replace(partial, state_file)
+    trial = dh.current_trial()
+    attempt = trial.attempt if trial is not None else -1
     with (ckpt / "done.log").open("a") as log:
-        log.write("done\n")
+        log.write(f"done {attempt} {start}\n")  # which attempt ran to the end, from where
     return {"loss": float(config["x"]) ** 2, "resumed_from": start, "ran": steps - start}
+
+
+def check_ran_to_the_end_once(trial_dir: Path, final_attempt: int, steps: int) -> None:
+    """Assert from ``done.log`` that no step of the trial's work was done twice to the end.
+
+    Each attempt reaches the end at most once (a second line for one attempt is an attempt
+    run again behind the driver's back), the last to reach it is the one the driver recorded,
+    and an earlier one may only be an attempt killed after its last step and before its
+    result reached the driver: the next attempt then resumed at the end and redid nothing.
+    """
+    lines = [line.split() for line in (trial_dir / "done.log").read_text().splitlines()]
+    attempts = [int(attempt) for _, attempt, _ in lines]
+    starts = [int(start) for _, _, start in lines]
+    assert len(set(attempts)) == len(attempts), f"an attempt ran to the end twice: {lines}"
+    assert attempts[-1] == final_attempt, lines
+    assert all(start == steps for start in starts[1:]), f"work was redone: {lines}"
 
 
 def _append(path: Path, line: str) -> None:

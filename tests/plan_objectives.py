@@ -39,7 +39,8 @@ def seconds(config: dict[str, Any]) -> float:
     """How long a configuration runs (or one epoch of it, for :func:`epochs`)."""
     layers = int(config["layers"])
     width = float(config["width"])
-    return float(config["base"]) * 1.4 ** (layers - 1) * (width / 16) ** 0.15 * jitter(config)
+    growth = float((width / 16) ** 0.15)  # float ** float is typed Any (a negative base)
+    return float(config["base"]) * 1.4 ** (layers - 1) * growth * jitter(config)
 
 
 def sleeper(config: dict[str, Any]) -> dict[str, Any]:

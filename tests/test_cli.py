@@ -14,6 +14,7 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
+from daskhpo import records
 from daskhpo.cli.main import _Commands, main
 from daskhpo.experiment.directory import ExperimentDir
 from daskhpo.experiment.journal import JOURNAL_NAME, Journal
@@ -181,12 +182,12 @@ def fake_running_search(directory: Path) -> None:
     journal = Journal(directory / JOURNAL_NAME)
     for trial_id, x in enumerate([0.25, 0.75, 0.5]):
         config = {"x": x, "epochs": 3}
-        journal.write("created", time=0.1 * trial_id, trial_id=trial_id, config=config)
-        journal.write("submitted", time=0.1 * trial_id, trial_id=trial_id, attempt=0)
-        journal.write("started", time=0.2, trial_id=trial_id, attempt=0, worker="tcp://w:1")
-    journal.write("completed", time=1.0, trial_id=0, attempt=0, metrics={"loss": 0.3})
-    journal.write("completed", time=1.5, trial_id=1, attempt=0, metrics={"loss": 0.1})
-    journal.write("reported", time=1.6, trial_id=2, attempt=0, step=1, metrics={"loss": 0.7})
+        journal.append(records.Created(time=0.1 * trial_id, trial_id=trial_id, config=config))
+        journal.append(records.Submitted(time=0.1 * trial_id, trial_id=trial_id, attempt=0))
+        journal.append(records.Started(time=0.2, trial_id=trial_id, attempt=0, worker="tcp://w:1"))
+    journal.append(records.Completed(time=1.0, trial_id=0, attempt=0, metrics={"loss": 0.3}))
+    journal.append(records.Completed(time=1.5, trial_id=1, attempt=0, metrics={"loss": 0.1}))
+    journal.append(records.Reported(time=1.6, trial_id=2, attempt=0, step=1, metrics={"loss": 0.7}))
     journal.close()
 
 

@@ -19,10 +19,10 @@ from distributed import Client, LocalCluster
 
 import daskhpo as dh
 from daskhpo.dask.clusters import start_local_cluster
-from daskhpo.experiment.journal import read_journal
 from daskhpo.experiment.view import ExperimentView
 from daskhpo.tuner.timeouts import timeout_grace
 from tests import ft_objectives
+from tests.journal_lines import journal_lines
 
 
 def _local_cluster(**kwargs: object) -> tuple[LocalCluster, Client]:
@@ -70,11 +70,6 @@ class BusyWorkerKiller(threading.Thread):
                 self.killed.append(len(self.killed))
 
 
-def _done_count(exp: Path, trial_id: int) -> int:
-    done = exp / "trials" / f"trial_{trial_id:05d}" / "done.log"
-    return done.read_text().count("done") if done.exists() else 0
-
-
 @pytest.mark.slow
 def test_dask_reruns_become_lost_attempts_with_default_allowed_failures(user_cluster, tmp_path):
     trials = 20
@@ -99,8 +94,11 @@ def test_dask_reruns_become_lost_attempts_with_default_allowed_failures(user_clu
     not_completed = df.loc[df["status"] != "COMPLETED", ["trial_id", "status", "error"]]
     assert not_completed.empty, not_completed.to_dict("records")
     assert (df["user_failures"] == 0).all()
-    # Each trial's objective ran to its end exactly once: no copy Dask started again finished.
-    assert [_done_count(tmp_path, t) for t in range(trials)] == [1] * trials
+    # No attempt ran to its end twice (no copy Dask started again finished), and no work was
+    # redone beyond the tail of an attempt killed between its last step and its result.
+    for row in df.itertuples():
+        trial_dir = tmp_path / "trials" / f"trial_{row.trial_id:05d}"
+        ft_objectives.check_ran_to_the_end_once(trial_dir, int(row.attempt), steps=8)
     # The lost attempts are in the lineage, and their successors resumed from checkpoints.
     lost = df[df["infra_failures"] > 0]
     assert len(lost) >= 1, df[["trial_id", "attempt", "infra_failures"]].to_dict("records")
@@ -113,6 +111,23 @@ def test_dask_reruns_become_lost_attempts_with_default_allowed_failures(user_clu
     assert sum(t.infra_failures for t in view.trials.values()) == int(df["infra_failures"].sum())
     reasons = [a.error for t in range(trials) for a in view.history(t) if a.outcome == "LOST"]
     assert len(reasons) == int(df["infra_failures"].sum())
+    assert (tmp_path / "trials" / ".started").is_dir()  # this scheduler reruns: attempts mark
+
+
+def test_attempts_leave_no_start_marks_where_the_scheduler_never_reruns(own_cluster, tmp_path):
+    # daskhpo's own clusters set allowed-failures 0: a file per attempt would only cost a
+    # shared filesystem (and a full disk) for nothing.
+    result = dh.tune(
+        ft_objectives.checkpointed,
+        {"x": dh.uniform(-1, 1), "steps": 2, "step_time": 0.01},
+        metric="loss",
+        num_trials=4,
+        client=own_cluster,
+        experiment_dir=tmp_path,
+        progress=False,
+    )
+    assert result.count("COMPLETED") == 4
+    assert not (tmp_path / "trials" / ".started").exists()
 
 
 @pytest.mark.parametrize("whose", ["user", "own"])
@@ -158,11 +173,11 @@ def _pids(client: Client) -> set[int]:
 
 
 def _records(exp: Path, event: str) -> list[dict]:
-    return [r for r in read_journal(exp / "journal.jsonl") if r["event"] == event]
+    return [r for r in journal_lines(exp / "journal.jsonl") if r["event"] == event]
 
 
 def _records_of(exp: Path, trial_id: int) -> list[dict]:
-    return [r for r in read_journal(exp / "journal.jsonl") if r.get("trial_id") == trial_id]
+    return [r for r in journal_lines(exp / "journal.jsonl") if r.get("trial_id") == trial_id]
 
 
 def _timeout_failures(exp: Path, trial_id: int) -> list[dict]:

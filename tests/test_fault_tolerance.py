@@ -20,17 +20,19 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 import daskhpo as dh
-from daskhpo.experiment.journal import Journal, read_journal
+from daskhpo.experiment.journal import Journal
+from daskhpo.records import Reported
 from simulate.runner import run_search
 from simulate.workloads import DurationWorkload
 from tests import ft_objectives, objectives
 from tests.ft_objectives import read_steps, read_stops
+from tests.journal_lines import journal_lines
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _journal(path: Path) -> list[dict]:
-    return list(read_journal(path / "journal.jsonl"))
+    return journal_lines(path / "journal.jsonl")
 
 
 class WorkerKiller(threading.Thread):
@@ -86,9 +88,9 @@ def test_chaos_sigkilled_workers_resubmit_from_checkpoint(own_cluster, tmp_path)
     assert (df["user_failures"] == 0).all()
     completed = [r for r in _journal(tmp_path) if r["event"] == "completed"]
     assert sorted(r["trial_id"] for r in completed) == list(range(14))
-    for trial_id in range(14):
-        trial_dir = tmp_path / "trials" / f"trial_{trial_id:05d}"
-        assert (trial_dir / "done.log").read_text().count("done") == 1
+    for row in df.itertuples():
+        trial_dir = tmp_path / "trials" / f"trial_{row.trial_id:05d}"
+        ft_objectives.check_ran_to_the_end_once(trial_dir, int(row.attempt), steps=8)
     # Lost attempts came back as new attempts and resumed from their checkpoints.
     lost = df[df["infra_failures"] > 0]
     assert len(lost) >= 1
@@ -358,21 +360,22 @@ def test_truncated_journal_leaves_a_readable_prefix(tmp_path_factory, data):
     path = tmp_path_factory.mktemp("j") / "journal.jsonl"
     journal = Journal(path)
     for i in range(20):
-        journal.write("reported", trial_id=i, time=i * 0.5, metrics={"loss": 1.0 / (i + 1)})
+        loss = {"loss": 1.0 / (i + 1)}
+        journal.append(Reported(time=i * 0.5, trial_id=i, attempt=0, step=1, metrics=loss))
     journal.close()
     whole = path.read_bytes()
     cut = data.draw(st.integers(min_value=0, max_value=len(whole) - 1), label="cut")
     event("cut at a line end" if cut == 0 or whole[cut - 1 : cut] == b"\n" else "cut in a line")
     path.write_bytes(whole[:cut])  # a driver killed in the middle of a write
-    records = list(read_journal(path))
+    lines = journal_lines(path)
     complete_lines = whole[:cut].count(b"\n")
-    assert len(records) == complete_lines  # the torn line is left out, nothing else
-    assert [r["trial_id"] for r in records] == list(range(complete_lines))
-    assert all(r["event"] == "reported" for r in records)
+    assert len(lines) == complete_lines  # the torn line is left out, nothing else
+    assert [r["trial_id"] for r in lines] == list(range(complete_lines))
+    assert all(r["event"] == "reported" for r in lines)
     # A journal appended to after the tear still reads every whole record before it.
     with path.open("ab") as f:
         f.write(b"\n" + whole.splitlines(keepends=True)[-1])
-    assert [r["trial_id"] for r in read_journal(path)][:complete_lines] == list(
+    assert [r["trial_id"] for r in journal_lines(path)][:complete_lines] == list(
         range(complete_lines)
     )
 
@@ -517,19 +520,22 @@ def test_target_value_stops_the_search(dask_client):
 
 def test_journal_writes_numpy_values_paths_and_non_finite_numbers(tmp_path):
     journal = Journal(tmp_path / "journal.jsonl")
-    journal.write(
-        "reported",
-        trial_id=np.int64(3),
-        metrics={"loss": np.float32(0.5), "curve": np.array([1.0, 2.0]), 7: math.inf},
-        where=tmp_path,
-        pair=(1, "a"),
-    )
+    metrics = {"loss": np.float32(0.5), "curve": np.array([1.0, 2.0]), 7: math.inf}
+    metrics |= {"where": tmp_path, "pair": (1, "a")}
+    journal.append(Reported(trial_id=np.int64(3), attempt=0, step=1, metrics=metrics))
     journal.close()
-    (record,) = read_journal(tmp_path / "journal.jsonl")
+    (record,) = journal_lines(tmp_path / "journal.jsonl")
     assert record == {
         "event": "reported",
+        "time": 0.0,
         "trial_id": 3,
-        "metrics": {"loss": 0.5, "curve": [1.0, 2.0], "7": None},
-        "where": str(tmp_path),
-        "pair": [1, "a"],
+        "attempt": 0,
+        "step": 1,
+        "metrics": {
+            "loss": 0.5,
+            "curve": [1.0, 2.0],
+            "7": None,
+            "where": str(tmp_path),
+            "pair": [1, "a"],
+        },
     }

@@ -23,6 +23,7 @@ import pytest
 from click.testing import CliRunner
 
 import daskhpo as dh
+from daskhpo import records
 from daskhpo.cli.main import main
 from daskhpo.experiment.journal import Journal
 from daskhpo.registry import make_scheduler, make_searcher
@@ -213,10 +214,6 @@ def test_calibration_recovers_learning_curves_and_step_time(curve_dir):
     assert any(len(t.values) == 9 for t in data.trials)
 
 
-def _write(journal: Journal, event: str, **fields: Any) -> None:
-    journal.write(event, **fields)
-
-
 def test_overheads_and_start_up_come_from_the_driver_clock(tmp_path):
     """Two workers start at 5 s; every attempt runs 1 s; 0.5 s pass between an end and the
     next start on a worker; all trials were queued from the start."""
@@ -226,17 +223,24 @@ def test_overheads_and_start_up_come_from_the_driver_clock(tmp_path):
     space = SearchSpace({"x": uniform(0.0, 1.0)})
     trials = 12
     for tid in range(trials):
-        _write(journal, "created", time=0.1, trial_id=tid, config={"x": tid / trials})
-        _write(journal, "submitted", time=0.1, trial_id=tid, attempt=0)
+        journal.append(records.Created(time=0.1, trial_id=tid, config={"x": tid / trials}))
+        journal.append(records.Submitted(time=0.1, trial_id=tid, attempt=0))
     clock = {"w0": 5.0, "w1": 5.0}
     for tid in range(trials):
         worker = f"w{tid % 2}"
         start = clock[worker]
-        _write(journal, "started", time=start, trial_id=tid, attempt=0, worker=worker)
-        _write(journal, "completed", time=start + 1.0, trial_id=tid, attempt=0,
-               metrics={"loss": tid / trials}, worker=worker)  # fmt: skip
+        journal.append(records.Started(time=start, trial_id=tid, attempt=0, worker=worker))
+        journal.append(
+            records.Completed(
+                time=start + 1.0,
+                trial_id=tid,
+                attempt=0,
+                metrics={"loss": tid / trials},
+                worker=worker,
+            )
+        )
         clock[worker] = start + 1.5
-    _write(journal, "end", time=max(clock.values()) - 0.5, reason="nothing left to run")
+    journal.append(records.End(time=max(clock.values()) - 0.5, reason="nothing left to run"))
     journal.close()
     info = {"metric": "loss", "mode": "min", "space": space.to_dict(), "num_trials": trials}
     (directory / "experiment.json").write_text(json.dumps(info))

@@ -10,10 +10,12 @@ import pandas as pd
 import pytest
 
 import daskhpo as dh
+from daskhpo import records
 from daskhpo.display import plots
-from daskhpo.experiment.journal import Journal, read_journal
+from daskhpo.experiment.journal import Journal
 from simulate import tables
 from tests import objectives
+from tests.journal_lines import journal_lines
 
 pytest.importorskip("matplotlib")
 
@@ -45,7 +47,7 @@ def _png(path: Path) -> None:
 
 
 def _journal(directory: Path) -> list[dict]:
-    return list(read_journal(directory / "journal.jsonl"))
+    return journal_lines(directory / "journal.jsonl")
 
 
 def test_incumbent_is_the_best_completed_value_over_time(search, tmp_path):
@@ -171,11 +173,13 @@ def _search_with_outliers(directory: Path, bad: tuple[int, ...] = (3, 11, 25)) -
         x = float(rng.uniform())
         loss = 2000.0 if trial_id in bad else 0.2 + x * np.exp(-trial_id / 10)
         worker = f"tcp://127.0.0.1:{4000 + lane}"
-        journal.write("created", time=start, trial_id=trial_id, config={"x": x})
-        journal.write("submitted", time=start, trial_id=trial_id, attempt=0)
-        journal.write("started", time=start, trial_id=trial_id, attempt=0, worker=worker)
-        journal.write("completed", time=end, trial_id=trial_id, attempt=0, metrics={"loss": loss})
-    journal.write("end", time=max(free), reason="nothing left to run")
+        journal.append(records.Created(time=start, trial_id=trial_id, config={"x": x}))
+        journal.append(records.Submitted(time=start, trial_id=trial_id, attempt=0))
+        journal.append(records.Started(time=start, trial_id=trial_id, attempt=0, worker=worker))
+        journal.append(
+            records.Completed(time=end, trial_id=trial_id, attempt=0, metrics={"loss": loss})
+        )
+    journal.append(records.End(time=max(free), reason="nothing left to run"))
     journal.close()
     return directory
 

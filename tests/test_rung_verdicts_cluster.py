@@ -16,8 +16,9 @@ import pytest
 import daskhpo as dh
 from daskhpo import records as rec
 from daskhpo.dask.backend import trial_dir
-from daskhpo.experiment.journal import JOURNAL_NAME, read_journal
+from daskhpo.experiment.journal import JOURNAL_NAME
 from daskhpo.tuner import Tuner, TunerStats
+from tests.journal_lines import journal_lines
 from tests.sched_objectives import load_checkpoint, trainer
 
 pytestmark = pytest.mark.slow
@@ -56,7 +57,7 @@ def executed(experiment_dir: Path, trial_id: int) -> list[tuple[int, int]]:
 
 
 def journal(experiment_dir: Path) -> list[dict[str, Any]]:
-    return list(read_journal(experiment_dir / JOURNAL_NAME))
+    return journal_lines(experiment_dir / JOURNAL_NAME)
 
 
 def decided_steps(experiment_dir: Path) -> dict[tuple[int, int], tuple[str, float]]:

@@ -16,7 +16,8 @@ import pytest
 
 import daskhpo as dh
 from daskhpo.dask.backend import trial_dir
-from daskhpo.experiment.journal import JOURNAL_NAME, read_journal
+from daskhpo.experiment.journal import JOURNAL_NAME
+from tests.journal_lines import journal_lines
 from tests.sched_objectives import load_checkpoint, trainer
 
 pytestmark = pytest.mark.slow
@@ -27,7 +28,7 @@ def checkpoint(experiment_dir: Path, trial_id: int) -> dict[str, Any]:
 
 
 def journal(experiment_dir: Path) -> list[dict[str, Any]]:
-    return list(read_journal(experiment_dir / JOURNAL_NAME))
+    return journal_lines(experiment_dir / JOURNAL_NAME)
 
 
 def test_a_stopped_trial_really_stops(dask_client, tmp_path):

@@ -29,7 +29,7 @@ from daskhpo.dask.backend import DaskBackend
 from daskhpo.dask.clusters import ClusterError, SlurmWatch, connect
 from daskhpo.dask.clusters.slurm import _watched_job_class
 from daskhpo.dask.gpus import worker_devices
-from daskhpo.experiment.journal import read_journal
+from tests.journal_lines import journal_lines
 
 pytestmark = [pytest.mark.slurm]
 
@@ -249,7 +249,7 @@ def test_scancel_during_a_trial_resubmits_it_from_its_checkpoint(slurm, tmp_path
         assert trial.attempt == 1
         assert trial.last_metrics["resumed_from"] >= 3  # from its checkpoint
         assert trial.last_metrics["job"] != cancel.cancelled
-        records = read_journal(tmp_path / "exp" / "journal.jsonl")
+        records = journal_lines(tmp_path / "exp" / "journal.jsonl")
         lost = [r for r in records if r["event"] == "lost"]
         assert len(lost) == 1
         assert lost[0]["retry"] is True

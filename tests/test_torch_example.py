@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import daskhpo as dh
-from daskhpo.experiment.journal import read_journal
+from tests.journal_lines import journal_lines
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("sklearn")
@@ -184,7 +184,7 @@ def test_pbt_exploits_resume_from_the_donors_checkpoint(dask_client, tmp_path):
         experiment_dir=tmp_path,
         progress=False,
     )
-    records = list(read_journal(tmp_path / "journal.jsonl"))
+    records = journal_lines(tmp_path / "journal.jsonl")
     exploits = [
         r for r in records if r["event"] == "resumed" and r["checkpoint_trial_id"] is not None
     ]

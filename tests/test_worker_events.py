@@ -9,8 +9,8 @@ from typing import Any
 import daskhpo as dh
 from daskhpo.dask.backend import DaskBackend
 from daskhpo.dask.worker import events
-from daskhpo.experiment.journal import read_journal
 from tests import objectives
+from tests.journal_lines import journal_lines
 
 
 def _has_plugin(dask_worker: Any) -> bool:
@@ -35,7 +35,7 @@ def _check_events(result: dh.Result, directory: Path) -> None:
     assert list(df["status"]) == ["COMPLETED"] * 6
     assert df["worker"].str.startswith("tcp://").all()
     assert (df["start_time"] < df["end_time"]).all()
-    kinds = [r["event"] for r in read_journal(directory / "journal.jsonl")]
+    kinds = [r["event"] for r in journal_lines(directory / "journal.jsonl")]
     assert kinds.count("started") == kinds.count("completed") == 6
 
 

@@ -97,8 +97,7 @@ class DaskBackend:
         self._restarts = WorkerRestarts(client, self._view.memory_limit)
         self._attempts = Attempts(client, self.now, self._restarts)
         self._outbox: list[AttemptSpec] = []
-        self._swept_at = 0.0
-        self._sweep_interval = 0.25
+        self._swept_at, self._sweep_interval = 0.0, 0.25
         self._gather_window = gather_window
         #: Set the scheduler's worker-saturation from trial durations (clusters daskhpo owns).
         self._tune_saturation = tune_saturation
@@ -244,6 +243,7 @@ class DaskBackend:
             "checkpoint_from": checkpoint_from,
             "milestones": spec.milestones,
             "verdict_timeout": self.verdict_timeout,
+            "mark_start": self._restarts.scheduler_reruns_tasks(),
         }
 
     def stop(self, trial_id: int, attempt: int, *, pause: bool) -> None:

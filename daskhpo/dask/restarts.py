@@ -43,10 +43,25 @@ class WorkerRestarts:
         #: read by the driver: single dictionary operations, atomic.
         self.reasons: dict[str, str] = {}
         self._threads: list[threading.Thread] = []  # restarts under way
+        self._reruns: bool | None = None  # see scheduler_reruns_tasks
         try:
             client.subscribe_topic(MEMORY_TOPIC, self._on_event)
         except Exception as exc:  # an old scheduler: losses stay without their reason
             logger.debug("could not subscribe to %s: %s", MEMORY_TOPIC, exc)
+
+    def scheduler_reruns_tasks(self) -> bool:
+        """Whether the scheduler starts a task again when its worker dies (its
+        ``allowed-failures`` above 0; daskhpo's own clusters set 0). Only then must each
+        attempt leave a start mark (:mod:`daskhpo.dask.worker.reruns`), a small file per
+        attempt that a shared filesystem would rather not hold. Asked once."""
+        if self._reruns is None:
+            try:
+                allowed = self.client.run_on_scheduler(_allowed_failures)
+                self._reruns = not (isinstance(allowed, int) and allowed <= 0)
+            except Exception as exc:  # cannot tell: mark, the safe side
+                logger.debug("could not read the scheduler's allowed-failures: %s", exc)
+                self._reruns = True
+        return self._reruns
 
     def _on_event(self, event: tuple[float, Any]) -> None:
         message = event[1]
@@ -106,3 +121,8 @@ class WorkerRestarts:
             thread.join(max(0.0, deadline - time.monotonic()))
         with contextlib.suppress(Exception):  # the client may already be closed
             self.client.unsubscribe_topic(MEMORY_TOPIC)
+
+
+def _allowed_failures(dask_scheduler: Any = None) -> Any:
+    """Runs on the scheduler: how often it reruns a task whose worker died."""
+    return getattr(dask_scheduler, "allowed_failures", None)

@@ -28,9 +28,7 @@ import errno
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
-
-import orjson
+from typing import BinaryIO
 
 from daskhpo import records
 from daskhpo.errors import JournalError
@@ -43,7 +41,6 @@ __all__ = [
     "JOURNAL_NAME",
     "Journal",
     "journal_error",
-    "read_journal",
     "read_records",
 ]
 
@@ -55,11 +52,6 @@ Opener = Callable[[Path], BinaryIO]
 
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 _NOT_WRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
-
-
-def encode(record: dict[str, Any]) -> bytes:
-    """One journal line from a plain mapping. Non-finite floats become ``null``."""
-    return records.encode_mapping(record)
 
 
 def journal_error(path: Path, exc: OSError) -> JournalError:
@@ -159,10 +151,6 @@ class Journal:
                 raise journal_error(path, exc) from exc
         self._file: BinaryIO | None = stream
 
-    def write(self, event: str, /, **fields: Any) -> None:
-        """Append one record ``{"event": event, **fields}`` (see :meth:`append`)."""
-        self._add(encode({"event": event, **fields}))
-
     def append(self, record: Record) -> None:
         """Append one record. It reaches the operating system at :meth:`flush`, which the
         Tuner calls before it sends anything to the cluster (at once with ``fsync="record"``)."""
@@ -223,20 +211,6 @@ class Journal:
 
     def __exit__(self, *_: object) -> None:
         self.close()
-
-
-def read_journal(path: Path) -> Iterator[dict[str, Any]]:
-    """Yield the records of a journal, skipping a torn or garbled line."""
-    with path.open("rb") as f:
-        for raw in f:
-            if not raw.endswith(b"\n"):
-                return  # torn last line: the driver died mid-write
-            try:
-                record = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                continue
-            if isinstance(record, dict) and "event" in record:
-                yield record
 
 
 def read_records(path: Path) -> Iterator[Record]:

@@ -263,6 +263,7 @@ def run_attempt(
     checkpoint_from: str | None = None,
     milestones: Milestones = NO_MILESTONES,
     verdict_timeout: float = 0.0,
+    mark_start: bool = True,
 ) -> dict[str, Any] | None:
     """Run one attempt of a trial on a worker and describe how it ended.
 
@@ -284,7 +285,7 @@ def run_attempt(
         by_plugin = key in events.PLUGIN_KEYS  # the worker plugin sends "start" and "end"
         if not by_plugin:
             log_event(topic, ["start", key, worker_address])
-        first = claim_start(trial_dir, key, worker_address)
+        first = claim_start(trial_dir, key, worker_address) if mark_start else None
         if first is not None:  # Dask started this attempt again: it must not run twice
             rerun = {"key": key, "worker": worker_address, "outcome": "rerun", "reports": []}
             rerun["first"] = first

@@ -23,15 +23,21 @@ def claim_start(trial_dir: str, key: str, worker: str) -> str | None:
     objective a second time beside the new attempt the driver submits.
     """
     marks = os.path.join(os.path.dirname(trial_dir), ".started")
-    os.makedirs(marks, exist_ok=True)
     try:
+        os.makedirs(marks, exist_ok=True)
         fd = os.open(os.path.join(marks, key), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except FileExistsError:
         with contextlib.suppress(OSError):
             return Path(marks, key).read_text() or "?"
         return "?"
+    except OSError:
+        # No mark can be made (a full or read-only disk): run as a first start; the driver
+        # still counts a second start event as a loss, and the objective meets the disk itself.
+        return None
     try:
-        os.write(fd, worker.encode())
+        os.write(fd, worker.encode())  # who started it, for the message; the file is the mark
+    except OSError:
+        pass
     finally:
         os.close(fd)
     return None
