@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -121,8 +122,9 @@ def gpu_cluster(slurm, tmp_path_factory) -> Iterator[tuple[Any, str]]:
         _,
     ):
         address = client.scheduler.address
-        worker = f"python -m distributed.cli.dask_worker {address} --nthreads 1 --name cpu-only"
-        worker += " --interface lo --no-dashboard"
+        # The test's own interpreter: the job's PATH need not lead to this environment.
+        worker = f"{sys.executable} -m distributed.cli.dask_worker {address}"
+        worker += " --nthreads 1 --name cpu-only --interface lo --no-dashboard"
         submitted = subprocess.run(
             [
                 *("sbatch", "--parsable", "--mem=1G", f"--output={directory}/cpu-only-%j.out"),
