@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -79,10 +80,12 @@ def objective(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _scrub(text: str) -> str:
-    """Replace the paths of this machine (the checkout, the interpreter's prefix)."""
+    """Replace the paths of this machine (the checkout, the interpreter's prefix, the
+    temporary directory)."""
     for path in sorted({str(ROOT), sys.prefix, sys.base_prefix}, key=len, reverse=True):
         text = text.replace(path, "<root>")
-    return re.sub(r"/tmp/[^\s\"']*", "<tmp>", text)
+    temporary = re.escape(tempfile.gettempdir().rstrip("/") + "/")
+    return re.sub(temporary + r"[^\s\"']*", "<tmp>", text)
 
 
 def main(target: Path) -> None:
