@@ -54,6 +54,14 @@ T = TypeVar("T")
 def _build(value: Any, table: Mapping[str, Callable[..., T]], base: type, what: str) -> T:
     if isinstance(value, base):
         return value  # type: ignore[return-value]
+    name, options = _parse(value, table, base, what)
+    return _construct(table, name, options, what)
+
+
+def _parse(
+    value: Any, table: Mapping[str, Callable[..., Any]], base: type, what: str
+) -> tuple[str, Mapping[str, Any]]:
+    """The lower-case name and the options of ``value`` (a name or a one-key mapping)."""
     options: Any
     if isinstance(value, str):
         name, options = value, {}
@@ -71,9 +79,14 @@ def _build(value: Any, table: Mapping[str, Callable[..., T]], base: type, what: 
         raise ValueError(f"unknown {what} {name!r}; known: {sorted(table)}{hint}")
     if not isinstance(options, Mapping):
         raise ValueError(f"options of {what} {name!r} must be a mapping, got {options!r}")
-    factory = table[name.lower()]
+    return name.lower(), options
+
+
+def _construct(
+    table: Mapping[str, Callable[..., T]], name: str, options: Mapping[str, Any], what: str
+) -> T:
     try:
-        return factory(**options)
+        return table[name](**options)
     except TypeError as exc:
         raise ValueError(f"bad options for {what} {name!r}: {exc}") from exc
 
@@ -86,12 +99,10 @@ def make_scheduler(value: Any, space: SearchSpace | None = None) -> Scheduler:
     number the objective trains to; with none there, the error shows both ways to say it.
     """
     value = "fifo" if value is None else value
-    name, options = _name_and_options(value)
-    if (
-        name in NEEDS_MAX_RESOURCE
-        and isinstance(options, Mapping)
-        and "max_resource" not in options
-    ):
+    if isinstance(value, Scheduler):
+        return value
+    name, options = _parse(value, SCHEDULERS, Scheduler, "scheduler")
+    if name in NEEDS_MAX_RESOURCE and "max_resource" not in options:
         budget = _budget_constant(space)
         if budget is None:
             raise ConfigError(
@@ -100,18 +111,8 @@ def make_scheduler(value: Any, space: SearchSpace | None = None) -> Scheduler:
                 "81}}, or put the budget in the space as a constant, e.g. "
                 "'max_epochs': 81"
             )
-        value = {name: {**options, "max_resource": budget}}
-    return _build(value, SCHEDULERS, Scheduler, "scheduler")
-
-
-def _name_and_options(value: Any) -> tuple[str | None, Any]:
-    """The lower-case name and the options of a scheduler given by name or one-key mapping."""
-    if isinstance(value, str):
-        return value.lower(), {}
-    if isinstance(value, Mapping) and len(value) == 1:
-        ((name, options),) = value.items()
-        return (name.lower() if isinstance(name, str) else None), options or {}
-    return None, None
+        options = {**options, "max_resource": budget}
+    return _construct(SCHEDULERS, name, options, "scheduler")
 
 
 def _budget_constant(space: SearchSpace | None) -> float | None:
