@@ -22,6 +22,7 @@ from simulate.cost import Pricing
 from simulate.draws import STREAM_STRAGGLER, KeyedDraws
 from simulate.faults import FaultModel
 from simulate.runner import run_search
+from simulate.serial import serial_applies, serial_run
 from simulate.tabulated import TabulatedWorkload
 from simulate.workloads import DurationModel, DurationWorkload, Workload
 
@@ -76,11 +77,15 @@ class SpeedupRun:
 
 
 def speedup_run(t: SpeedupRun) -> tuple[float, float]:
-    """(makespan, utilization)."""
+    """(makespan, utilization); the exact closed form where one worker runs trials in a row."""
     cluster = ClusterSpec(
         workers=t.workers, startup_s=t.startup_s, overhead_s=t.overhead_s, speeds=t.speeds
     )
-    workload: Workload = DurationWorkload(t.duration, seed=t.seed) if t.table is None else t.table
+    if t.table is None:
+        durations = DurationWorkload(t.duration, seed=t.seed)
+        if serial_applies(durations, cluster, t.faults):
+            return serial_run(durations, cluster, t.trials)
+    workload: Workload = durations if t.table is None else t.table
     run = run_search(
         workload,
         cluster=cluster,
