@@ -17,12 +17,12 @@ from typing import Any
 from daskhpo.registry import make_scheduler
 from daskhpo.schedulers.base import Scheduler
 from daskhpo.space import SearchSpace
+from simulate.closed_form import closed_form_applies, closed_form_run
 from simulate.cluster import ClusterSpec
 from simulate.cost import Pricing
 from simulate.draws import STREAM_STRAGGLER, KeyedDraws
 from simulate.faults import FaultModel
 from simulate.runner import run_search
-from simulate.serial import serial_applies, serial_run
 from simulate.tabulated import TabulatedWorkload
 from simulate.workloads import DurationModel, DurationWorkload, Workload
 
@@ -74,17 +74,18 @@ class SpeedupRun:
     speeds: tuple[float, ...]
     faults: FaultModel | None
     table: TabulatedWorkload | None = None
+    closed_form: bool = True  # where exact (simulate.closed_form); False runs the Tuner anyway
 
 
 def speedup_run(t: SpeedupRun) -> tuple[float, float]:
-    """(makespan, utilization); the exact closed form where one worker runs trials in a row."""
+    """(makespan, utilization); in closed form where that is exact (:mod:`simulate.closed_form`)."""
     cluster = ClusterSpec(
         workers=t.workers, startup_s=t.startup_s, overhead_s=t.overhead_s, speeds=t.speeds
     )
     if t.table is None:
         durations = DurationWorkload(t.duration, seed=t.seed)
-        if serial_applies(durations, cluster, t.faults):
-            return serial_run(durations, cluster, t.trials)
+        if t.closed_form and closed_form_applies(durations, cluster, t.faults):
+            return closed_form_run(durations, cluster, t.trials, t.mode)
     workload: Workload = durations if t.table is None else t.table
     run = run_search(
         workload,
