@@ -106,9 +106,14 @@ class CurveModel:
         """The noise-free metric after steps 1..steps."""
         floor = float(self.floor(config))
         rate = self.rate * float(self.rate_factor(config))
-        t = np.arange(1, self.steps + 1, dtype=np.float64)
-        decay = t ** (-rate) if self.kind == "power" else np.exp(-rate * t / self.scale)
-        return floor + (self.start - floor) * decay
+        # The C library's pow and exp, one step at a time: numpy's vectorized ones round
+        # differently on CPUs with AVX-512, and a simulated search must be the same everywhere.
+        steps = range(1, self.steps + 1)
+        if self.kind == "power":
+            decay = [math.pow(float(t), -rate) for t in steps]
+        else:
+            decay = [math.exp(-rate * float(t) / self.scale) for t in steps]
+        return floor + (self.start - floor) * np.array(decay, dtype=np.float64)
 
 
 class CurveWorkload:
