@@ -9,8 +9,9 @@ random searcher proposes the same configurations (the script checks it).
 
 Two kinds of real search run for each seed. **Replay** (the primary row) gives every trial
 the example's ``train_seed`` config key set to the seed the table was trained with (read from
-its header), so a real trial trains exactly the curve of its table row: what is left to
-compare is time and the order of ASHA's decisions. **Per-trial seeds** leaves ``train_seed``
+its header), so a real trial trains the curve of its table row (exactly where torch's float32
+kernels round as where the table was made): what is left to compare is time and the order of
+ASHA's decisions. **Per-trial seeds** leaves ``train_seed``
 out, as a search of the example does by default: each trial trains its own curve, which the
 table's one run per configuration predicts only up to training noise. Per seed and kind it
 prints
@@ -20,10 +21,13 @@ prints
 * best loss: the lowest validation loss any trial reported, real / simulated;
 * the mean seconds per epoch, real / table, which is what a time ratio off 1 comes from;
 
-and the medians over seeds, for the table alone (its seconds per step, nothing else) and for
+and the medians over seeds, for the table alone (its seconds per step, nothing else), for
 the table plus the per-trial overhead daskhpo's calibration measures (``simulate.calibrate``)
 on one more real search with another seed (the launch, checkpoint and round-trip time a
-0.07 s epoch does not include). The promise (issue 15) is both medians of the replay
+0.07 s epoch does not include), and for the table's seconds rescaled by the real/table
+seconds per epoch of that calibration search, plus the overhead (the table's seconds were
+measured on one machine; this says how much of a time ratio is the speed of this one). The
+promise (issue 15) is both medians of the replay
 row within 10 %; the per-trial row shows what the training noise adds to that.
 
     python benchmarks/bench_digits_validation.py [--seeds 5] [--trials 40] [--quantile 0.1]
@@ -40,7 +44,7 @@ import statistics
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,13 +58,15 @@ from daskhpo.registry import make_scheduler
 from simulate.calibrate import calibrate
 from simulate.cluster import ClusterSpec
 from simulate.runner import run_search
-from simulate.tabulated import TabulatedWorkload
+from simulate.tabulated import TabulatedWorkload, read_table
 
 TABLE = Path(__file__).resolve().parent.parent / "simulate" / "data" / "digits_curves.csv"
 METRIC = "val_loss"
 BOUND = 0.10
 #: The kinds of real search, by the name their rows print with.
 KINDS = ("replay", "per-trial")
+#: A simulated twin of a real search: its name in the figures, its table, per-trial overhead.
+Twin = tuple[str, TabulatedWorkload, float]
 
 
 def grid_space(workload: TabulatedWorkload, train_seed: int | None) -> dict[str, Any]:
@@ -123,13 +129,23 @@ def real_search(client: Client, space: dict[str, Any], steps: int, seed: int, tr
                    progress=False)  # fmt: skip
 
 
-def measured_overhead(
+def calibration(
     client: Client, workload: TabulatedWorkload, space: dict[str, Any], trials: int, root: Path
-) -> float:
-    """Per-trial overhead calibrated on a real search with a seed no comparison uses."""
-    real_search(client, space, workload.steps, 1000, trials, root / "calibration")
+) -> tuple[float, float]:
+    """Measured on a real search with a seed no comparison uses: the per-trial overhead
+    daskhpo's calibration fits, and the real seconds per epoch over the table's."""
+    real = real_search(client, space, workload.steps, 1000, trials, root / "calibration")
     fitted = calibrate(root / "calibration")
-    return fitted.overhead_s(queued=make_scheduler(asha(workload.steps)).prefers_queue)
+    overhead = fitted.overhead_s(queued=make_scheduler(asha(workload.steps)).prefers_queue)
+    _, _, times = summary(real.reports_list, 0.0, -math.inf)
+    configs = [t.config for t in real.trials_list]
+    return overhead, epoch_seconds(times) / table_epoch_seconds(workload, configs)
+
+
+def rescaled(factor: float) -> TabulatedWorkload:
+    """The table with every step's seconds times ``factor``: its epochs at this machine's speed."""
+    frame = read_table(TABLE)
+    return TabulatedWorkload(frame.assign(time_s=frame["time_s"] * factor))
 
 
 def simulated(workload: TabulatedWorkload, space: dict[str, Any], seed: int, trials: int,
@@ -141,16 +157,16 @@ def simulated(workload: TabulatedWorkload, space: dict[str, Any], seed: int, tri
 
 def one_seed(client: Client, workload: TabulatedWorkload, space: dict[str, Any], seed: int,
              trials: int, target: float, directory: Path,
-             overhead_s: float) -> dict[str, float]:  # fmt: skip
-    """One real search and its simulated twins (table alone, table + overhead): the figures."""
+             twins: Sequence[Twin]) -> dict[str, float]:  # fmt: skip
+    """One real search and its simulated twins (name, table, per-trial overhead): the figures."""
     started = time.time()
     real = real_search(client, space, workload.steps, seed, trials, directory)
     wall = time.time() - started
     real_start = min(t.created_at for t in real.trials_list)
     real_ttt, real_best, real_times = summary(real.reports_list, real_start, target)
     row: dict[str, float] = {"wall_s": wall, "real_ttt": real_ttt, "real_best": real_best}
-    for name, overhead in (("sim", 0.0), ("cal", overhead_s)):
-        sim = simulated(workload, space, seed, trials, overhead)
+    for name, table, overhead in twins:
+        sim = simulated(table, space, seed, trials, overhead)
         sim_start = min(t.created_at for t in sim.tuner.trials.values())
         ttt, best, _ = summary(sim.tuner.reports, sim_start, target)
         row |= {f"{name}_ttt": ttt, f"{name}_best": best, f"{name}_ttt_ratio": real_ttt / ttt,
@@ -171,8 +187,9 @@ def one_seed(client: Client, workload: TabulatedWorkload, space: dict[str, Any],
 def print_seed(kind: str, seed: int, row: Mapping[str, float]) -> None:
     print(f"seed {seed} {kind}: real {row['wall_s']:.1f} s wall; time to target real "
           f"{row['real_ttt']:.2f} s, table {row['sim_ttt']:.2f} s, +overhead "
-          f"{row['cal_ttt']:.2f} s (real/sim {row['sim_ttt_ratio']:.2f}, "
-          f"{row['cal_ttt_ratio']:.2f}); best loss real {row['real_best']:.4f}, table "
+          f"{row['cal_ttt']:.2f} s, rescaled {row['speed_ttt']:.2f} s (real/sim "
+          f"{row['sim_ttt_ratio']:.2f}, {row['cal_ttt_ratio']:.2f}, "
+          f"{row['speed_ttt_ratio']:.2f}); best loss real {row['real_best']:.4f}, table "
           f"{row['sim_best']:.4f} (real/sim {row['sim_best_ratio']:.2f}); epoch s real/table "
           f"{row['epoch_ratio']:.2f}; epochs {row['real_epochs']:.0f}/{row['sim_epochs']:.0f}; "
           f"same configs {row['same_configs']:.0%}", flush=True)  # fmt: skip
@@ -186,6 +203,7 @@ def print_summary(rows: Mapping[str, list[dict[str, float]]], train_seed: int) -
     for kind in KINDS:
         for key, name in (("sim_ttt_ratio", "time to target, table alone"),
                           ("cal_ttt_ratio", "time to target, table + measured overhead"),
+                          ("speed_ttt_ratio", "time to target, table rescaled + overhead"),
                           ("sim_best_ratio", "best loss, table alone"),
                           ("cal_best_ratio", "best loss, table + measured overhead"),
                           ("epoch_ratio", "seconds per epoch (real/table)")):  # fmt: skip
@@ -221,12 +239,15 @@ def main() -> None:
         warm(client)
         with tempfile.TemporaryDirectory(prefix="daskhpo-digits-validation-") as scratch:
             root = Path(scratch)
-            overhead = measured_overhead(client, workload, spaces["replay"], args.trials, root)
-            print(f"per-trial overhead measured on a calibration search: {overhead * 1000:.0f} ms")
+            overhead, speed = calibration(client, workload, spaces["replay"], args.trials, root)
+            print(f"measured on a calibration search: per-trial overhead {overhead * 1000:.0f} "
+                  f"ms, seconds per epoch real/table {speed:.2f}")  # fmt: skip
+            twins = [("sim", workload, 0.0), ("cal", workload, overhead),
+                     ("speed", rescaled(speed), overhead)]  # fmt: skip
             for seed in range(args.seeds):
                 for kind in KINDS:  # interleaved: a change of the machine's load hits both
                     row = one_seed(client, workload, spaces[kind], seed, args.trials, target,
-                                   root / f"{kind}-{seed}", overhead)  # fmt: skip
+                                   root / f"{kind}-{seed}", twins)  # fmt: skip
                     rows[kind].append(row)
                     print_seed(kind, seed, row)
     finally:
