@@ -114,6 +114,12 @@ def simulate() -> None:
     show_default=True,
     help="Worker failures per worker-hour.",
 )
+@click.option(
+    "--run-tuner",
+    is_flag=True,
+    help="Simulate every row through the Tuner, including the ones computed in closed form "
+    "(no reports, no faults, alike workers: same numbers, slower).",
+)
 @table_option
 @sweep_options
 @format_option
@@ -122,7 +128,7 @@ def simulate() -> None:
 def speedup(
     workers: list[int], trials: int, modes: list[str], duration: str, repeats: int, seed: int,
     startup_s: float, overhead_s: float, speeds: list[float], failure_rate: float,
-    table_path: str | None, jobs: int,
+    run_tuner: bool, table_path: str | None, jobs: int,
     address: str | None, cluster: Any, quiet: bool, fmt: str, wide: bool, plot: str | None,
 ) -> None:  # fmt: skip
     """Sync vs async makespan and speed-up for a list of worker counts."""
@@ -134,7 +140,7 @@ def speedup(
             workers, trials=trials, modes=modes, duration=duration, repeats=repeats, seed=seed,
             startup_s=startup_s, overhead_s=overhead_s, speeds=speeds,
             faults=FaultModel(failure_rate=failure_rate), table=table_path, jobs=jobs,
-            address=address, cluster=cluster, progress=progress,
+            address=address, cluster=cluster, progress=progress, closed_form=not run_tuner,
         ),
         progress,
     )  # fmt: skip

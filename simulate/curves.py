@@ -3,6 +3,7 @@ workload that reports it once per step (epoch), with a synthetic space to compar
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -104,11 +105,25 @@ class CurveModel:
 
     def mean_curve(self, config: Mapping[str, Any]) -> np.ndarray[Any, np.dtype[np.float64]]:
         """The noise-free metric after steps 1..steps."""
+        return np.array(self.mean_values(config), dtype=np.float64)
+
+    def mean_values(self, config: Mapping[str, Any]) -> list[float]:
+        """:meth:`mean_curve` as Python floats (what a simulated trial reports)."""
         floor = float(self.floor(config))
         rate = self.rate * float(self.rate_factor(config))
-        t = np.arange(1, self.steps + 1, dtype=np.float64)
-        decay = t ** (-rate) if self.kind == "power" else np.exp(-rate * t / self.scale)
-        return floor + (self.start - floor) * decay
+        span = self.start - floor
+        # The C library's pow and exp, one step at a time: numpy's vectorized ones round
+        # differently on CPUs with AVX-512, and a simulated search must be the same everywhere.
+        if self.kind == "power":
+            neg = -rate
+            return [floor + span * t**neg for t in _step_floats(self.steps)]
+        scale = self.scale
+        return [floor + span * math.exp(-rate * t / scale) for t in _step_floats(self.steps)]
+
+
+@functools.cache
+def _step_floats(steps: int) -> tuple[float, ...]:
+    return tuple(float(t) for t in range(1, steps + 1))
 
 
 class CurveWorkload:
@@ -140,11 +155,11 @@ class CurveWorkload:
         return self.epoch(trial_id, config) * self.steps
 
     def curve(self, trial_id: int, config: Mapping[str, Any]) -> list[float]:
-        values = self.model.mean_curve(config)
+        values = self.model.mean_values(config)
         if self.model.noise > 0:
-            values = values + np.asarray(self._noise[trial_id])
-        result: list[float] = values.tolist()
-        return result
+            noise: list[float] = np.asarray(self._noise[trial_id]).tolist()
+            return [v + e for v, e in zip(values, noise, strict=True)]
+        return values
 
     def final_values(
         self, space: SearchSpace, n: int, rng: np.random.Generator

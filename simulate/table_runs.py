@@ -17,6 +17,7 @@ from typing import Any
 from daskhpo.registry import make_scheduler
 from daskhpo.schedulers.base import Scheduler
 from daskhpo.space import SearchSpace
+from simulate.closed_form import closed_form_applies, closed_form_run
 from simulate.cluster import ClusterSpec
 from simulate.cost import Pricing
 from simulate.draws import STREAM_STRAGGLER, KeyedDraws
@@ -73,14 +74,19 @@ class SpeedupRun:
     speeds: tuple[float, ...]
     faults: FaultModel | None
     table: TabulatedWorkload | None = None
+    closed_form: bool = True  # where exact (simulate.closed_form); False runs the Tuner anyway
 
 
 def speedup_run(t: SpeedupRun) -> tuple[float, float]:
-    """(makespan, utilization)."""
+    """(makespan, utilization); in closed form where that is exact (:mod:`simulate.closed_form`)."""
     cluster = ClusterSpec(
         workers=t.workers, startup_s=t.startup_s, overhead_s=t.overhead_s, speeds=t.speeds
     )
-    workload: Workload = DurationWorkload(t.duration, seed=t.seed) if t.table is None else t.table
+    if t.table is None:
+        durations = DurationWorkload(t.duration, seed=t.seed)
+        if t.closed_form and closed_form_applies(durations, cluster, t.faults):
+            return closed_form_run(durations, cluster, t.trials, t.mode)
+    workload: Workload = durations if t.table is None else t.table
     run = run_search(
         workload,
         cluster=cluster,

@@ -87,11 +87,15 @@ def speedup_table(
     address: str | None = None,
     cluster: Any = None,
     progress: Progress | None = None,
+    closed_form: bool = True,
 ) -> pd.DataFrame:
     """Makespan, speed-up over 1 worker, efficiency and utilization, sync vs async.
 
     ``sync`` runs the BatchScheduler (batches of K, wait for all), ``async`` the FIFO
-    scheduler (a new trial whenever a slot frees), both through the real Tuner. ``table`` (a
+    scheduler (a new trial whenever a slot frees), both through the real Tuner, except that
+    rows where its decisions cannot depend on timing (no reports, configuration-independent
+    durations, no faults, alike workers) are computed in closed form to the same bits
+    (:mod:`simulate.closed_form`); ``closed_form=False`` simulates those too. ``table`` (a
     learning-curve table, or its file) replaces ``duration``: trials sample its grid and run
     for its seconds. ``jobs`` processes (or a Dask cluster: ``address``, ``cluster``) run the
     searches; the table is the same.
@@ -110,7 +114,7 @@ def speedup_table(
 
     tasks = [
         SpeedupRun(k, mode, repeat_seed(seed, r), trials, duration, startup_s, overhead_s,
-                   tuple(speeds), faults, tabulated)
+                   tuple(speeds), faults, tabulated, closed_form)
         for k in sorted({1, *counts})
         for mode in modes
         for r in range(repeats)

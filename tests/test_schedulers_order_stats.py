@@ -22,7 +22,7 @@ from tests.sched_objectives import crossing_curve, run_virtual
 PROPERTY = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SPACE = {"a": dh.uniform(0.0, 1.0), "b": dh.uniform(0.0, 2.0), "speed": dh.uniform(0.2, 2.0)}
 #: Few distinct values, so ties are common; infinities are legal keys.
-KEYS = [-math.inf, 0.0, 0.5, 1.0, 1.0, 2.0, 3.0, math.inf]
+KEYS = [-math.inf, -0.0, 0.0, 0.5, 1.0, 1.0, 2.0, 3.0, math.inf]
 
 
 @dataclass

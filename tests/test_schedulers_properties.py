@@ -10,10 +10,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 from hypothesis import HealthCheck, event, given, settings, target
 from hypothesis import strategies as st
 
 import daskhpo as dh
+from daskhpo.schedulers.hyperband import AsyncHyperbandScheduler
 from daskhpo.trial import Decision, Suggestion, Trial, TrialStatus
 from tests.sched_objectives import crossing_curve, lr_curve, run_virtual
 
@@ -236,3 +238,20 @@ def test_pbt_population_keeps_its_size(size, workers, interval, extra, seed):
     assert watch.largest == size  # it filled up, and never overflowed
     assert len(tuner.trials) == size + extra  # finished members were replaced
     assert all(t.status is TrialStatus.COMPLETED for t in tuner.trials.values())
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    max_resource=st.sampled_from([9, 27, 81, 100]),
+    eta=st.sampled_from([2, 3, 4]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_async_hyperband_brackets_are_the_draws_of_generator_choice(max_resource, eta, seed):
+    """The bracket draw is ``rng.choice(n, p=...)``'s, draw for draw and state for state."""
+    scheduler = AsyncHyperbandScheduler(max_resource=max_resource, reduction_factor=eta)
+    scheduler.rng = np.random.default_rng(seed)
+    reference = np.random.default_rng(seed)
+    n, p = scheduler.num_brackets, scheduler.bracket_probabilities
+    drawn = [scheduler._choose_bracket() for _ in range(50)]
+    assert drawn == [int(reference.choice(n, p=p)) for _ in range(50)]
+    assert scheduler.rng.random() == reference.random()

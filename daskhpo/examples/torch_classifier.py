@@ -6,6 +6,13 @@ a checkpoint (model, optimizer, epoch, torch and numpy random state) in
 :func:`daskhpo.checkpoint_dir`. A resubmitted attempt (its worker died, or a paused trial was
 promoted or exploited by PBT) continues from that checkpoint instead of starting over.
 
+Training is seeded per trial (the search's ``seed`` config key and the trial's id), so two
+trials of one configuration train differently. A ``train_seed`` config key, when present,
+seeds the training instead (weight initialisation and batch order): every trial of a
+configuration then trains the same curve, the one ``benchmarks/make_digits_table.py``
+tabulates for that configuration and seed (``simulate/data/digits_curves.csv``, seed 0), so
+a real search can replay the table's curves. :class:`Training` is that shared training.
+
 The digits dataset ships inside scikit-learn, so nothing is downloaded. Run it with::
 
     python -m daskhpo.examples.torch_classifier --scheduler asha --trials 18 --plot report.png
@@ -107,7 +114,14 @@ def pick_device() -> torch.device:
     return torch.device("cpu")
 
 
-def _trial_seed(config: dict[str, Any]) -> int:
+def trial_seed(config: dict[str, Any]) -> int:
+    """The seed of a trial's training: ``config["train_seed"]`` when given (the same curve for
+    every trial of a configuration), else one per trial from ``config["seed"]`` and its id."""
+    if "train_seed" in config:
+        value = config["train_seed"]
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise ValueError(f"train_seed must be an integer >= 0, got {value!r}")
+        return int(value)
     trial = dh.current_trial()
     return int(config.get("seed", 0)) * 100_003 + (trial.trial_id if trial else 0)
 
@@ -133,16 +147,70 @@ def load_checkpoint(path: Path, device: torch.device) -> dict[str, Any] | None:
 # --------------------------------------------------------------------------- the objective
 
 
-def _evaluate(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: nn.Module
-) -> tuple[float, float]:
-    model.eval()
-    with torch.no_grad():
-        logits = model(x)
-        loss = float(loss_fn(logits, y))
-        accuracy = float((logits.argmax(dim=1) == y).float().mean())
-    model.train()
-    return loss, accuracy
+class Training:
+    """One configuration's model, optimizer and batch order, seeded by ``seed``: the epochs
+    :func:`train` runs, and the ones ``benchmarks/make_digits_table.py`` tabulates."""
+
+    def __init__(
+        self, config: dict[str, Any], seed: int, device: torch.device | None = None
+    ) -> None:
+        self.device = device if device is not None else torch.device("cpu")
+        x_train, y_train, x_val, y_val = load_data()
+        self.xt = torch.from_numpy(x_train).to(self.device)
+        self.yt = torch.from_numpy(y_train).to(self.device)
+        self.xv = torch.from_numpy(x_val).to(self.device)
+        self.yv = torch.from_numpy(y_val).to(self.device)
+        torch.manual_seed(seed)  # the weights' initialisation
+        self.rng = np.random.default_rng(seed)  # the batch order
+        self.model = make_model(int(config["hidden"])).to(self.device)
+        self.optimizer = torch.optim.SGD(
+            self.model.parameters(), lr=float(config["lr"]), momentum=float(config["momentum"])
+        )
+        self.loss_fn = nn.CrossEntropyLoss()
+        self.batch = int(config["batch_size"])
+
+    def set_hyperparameters(self, config: dict[str, Any]) -> None:
+        """Take ``lr`` and ``momentum`` from ``config`` (PBT may resume with new values)."""
+        for group in self.optimizer.param_groups:
+            group["lr"], group["momentum"] = float(config["lr"]), float(config["momentum"])
+
+    def evaluate(self) -> tuple[float, float]:
+        """Validation loss and accuracy of the model as it is."""
+        self.model.eval()
+        with torch.no_grad():
+            logits = self.model(self.xv)
+            loss = float(self.loss_fn(logits, self.yv))
+            accuracy = float((logits.argmax(dim=1) == self.yv).float().mean())
+        self.model.train()
+        return loss, accuracy
+
+    def epoch(self) -> tuple[float, float]:
+        """Train one pass over the training split in a new random order; then evaluate."""
+        order = torch.from_numpy(self.rng.permutation(len(self.yt))).to(self.device)
+        for first in range(0, len(order), self.batch):
+            idx = order[first : first + self.batch]
+            self.optimizer.zero_grad()
+            self.loss_fn(self.model(self.xt[idx]), self.yt[idx]).backward()
+            self.optimizer.step()
+        return self.evaluate()
+
+    def state(self, epoch: int) -> dict[str, Any]:
+        """What a checkpoint keeps after ``epoch`` epochs."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "epoch": epoch,
+            "torch_rng": torch.get_rng_state(),
+            "numpy_rng": self.rng.bit_generator.state,
+        }
+
+    def restore(self, state: dict[str, Any]) -> int:
+        """Continue from a checkpoint's ``state``; the epochs it had done."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"])
+        self.rng.bit_generator.state = state["numpy_rng"]
+        return int(state["epoch"])
 
 
 def train(config: dict[str, Any]) -> dict[str, Any]:
@@ -152,53 +220,16 @@ def train(config: dict[str, Any]) -> dict[str, Any]:
     validation metrics, the epochs trained and the epoch this attempt started from.
     """
     torch.set_num_threads(1)  # one worker thread per trial; torch would use every core
-    device = pick_device()
-    x_train, y_train, x_val, y_val = load_data()
-    xt, yt = torch.from_numpy(x_train).to(device), torch.from_numpy(y_train).to(device)
-    xv, yv = torch.from_numpy(x_val).to(device), torch.from_numpy(y_val).to(device)
-
-    seed = _trial_seed(config)
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    model = make_model(int(config["hidden"])).to(device)
-    optimizer = torch.optim.SGD(
-        model.parameters(), lr=float(config["lr"]), momentum=float(config["momentum"])
-    )
-    loss_fn = nn.CrossEntropyLoss()
-
+    run = Training(config, trial_seed(config), pick_device())
     path = dh.checkpoint_dir() / CHECKPOINT_NAME
-    state = load_checkpoint(path, device)
-    start = 0
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["torch_rng"])
-        rng.bit_generator.state = state["numpy_rng"]
-        start = int(state["epoch"])
-    for group in optimizer.param_groups:  # PBT may resume a checkpoint with new values
-        group["lr"], group["momentum"] = float(config["lr"]), float(config["momentum"])
-
-    batch = int(config["batch_size"])
+    state = load_checkpoint(path, run.device)
+    start = run.restore(state) if state is not None else 0
+    run.set_hyperparameters(config)
     epochs = int(config["max_epochs"])
-    val_loss, accuracy = _evaluate(model, xv, yv, loss_fn)
+    val_loss, accuracy = run.evaluate()
     for epoch in range(start, epochs):
-        order = torch.from_numpy(rng.permutation(len(yt))).to(device)
-        for first in range(0, len(order), batch):
-            idx = order[first : first + batch]
-            optimizer.zero_grad()
-            loss_fn(model(xt[idx]), yt[idx]).backward()
-            optimizer.step()
-        val_loss, accuracy = _evaluate(model, xv, yv, loss_fn)
-        save_checkpoint(
-            path,
-            {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "epoch": epoch + 1,
-                "torch_rng": torch.get_rng_state(),
-                "numpy_rng": rng.bit_generator.state,
-            },
-        )
+        val_loss, accuracy = run.epoch()
+        save_checkpoint(path, run.state(epoch + 1))
         dh.report(epoch + 1, val_loss=val_loss, accuracy=accuracy)
     return {"val_loss": val_loss, "accuracy": accuracy, "epochs": epochs, "resumed_from": start}
 

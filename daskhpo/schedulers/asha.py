@@ -132,10 +132,12 @@ class ASHAScheduler(MultiFidelityScheduler):
         bracket = self._bracket_of.setdefault(tid, 0)
         rungs = self.brackets[bracket]
         first = self._next_rung.setdefault(tid, 0)
-        reached = [i for i in range(first, len(rungs)) if rungs[i].level <= resource]
-        if not reached:
-            return Decision.CONTINUE
-        index = reached[-1]  # a report that jumps several rungs counts at the highest
+        last = len(rungs) - 1
+        if first > last or rungs[first].level > resource:
+            return Decision.CONTINUE  # short of its next rung (most reports)
+        index = first  # a report that jumps several rungs counts at the highest
+        while index < last and rungs[index + 1].level <= resource:
+            index += 1
         rungs[index].record(tid, key)
         self._next_rung[tid] = index + 1
         if self.promotes:

@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import bisect
+
 import numpy as np
 
 from daskhpo.schedulers._rungs import (
@@ -97,7 +99,11 @@ class AsyncHyperbandScheduler(ASHAScheduler):
             )
         table = hyperband_table(top, eta, low)
         weights = np.array([table[e].rungs[0][0] for e in range(self.num_brackets)], dtype=float)
-        self.bracket_probabilities: list[float] = (weights / weights.sum()).tolist()
+        probabilities = weights / weights.sum()
+        self.bracket_probabilities: list[float] = probabilities.tolist()
+        # What Generator.choice(n, p=...) searches one uniform draw in, built once.
+        cdf = probabilities.cumsum()
+        self._bracket_cdf: list[float] = (cdf / cdf[-1]).tolist()
         super().__init__(
             max_resource=max_resource,
             resource=resource,
@@ -115,7 +121,9 @@ class AsyncHyperbandScheduler(ASHAScheduler):
         ]
 
     def _choose_bracket(self) -> int:
-        return int(self.rng.choice(self.num_brackets, p=self.bracket_probabilities))
+        """``rng.choice(num_brackets, p=bracket_probabilities)``: the same draw and the same
+        answer (one uniform, searched in the cumulative weights), without its per-call checks."""
+        return bisect.bisect_right(self._bracket_cdf, self.rng.random())
 
     def bracket_of(self, trial_id: int) -> int | None:
         """The bracket a trial was assigned to."""

@@ -70,7 +70,9 @@ class _PeerMeans:
 
     def __init__(self) -> None:
         self._levels: list[float] = []  # sorted; few (one per resource level judged)
-        self._means: dict[float, Any] = {}  # level -> SortedList of (mean, trial_id)
+        # level -> SortedList of the running means there: a multiset of floats is all a
+        # median needs (which of two equal means is a trial's own does not change it).
+        self._means: dict[float, Any] = {}
         self._nan: dict[float, set[int]] = {}  # level -> trials whose mean there is NaN
         self._entry: dict[int, dict[float, float]] = {}  # trial -> level -> mean put there
 
@@ -81,14 +83,14 @@ class _PeerMeans:
             if math.isnan(old):
                 self._nan[level].discard(trial_id)
             else:
-                self._means[level].remove((old, trial_id))
+                self._means[level].remove(old)
         if mean is None:
             return
         entries[level] = mean
         if math.isnan(mean):
             self._nan[level].add(trial_id)
         else:
-            self._means[level].add((mean, trial_id))
+            self._means[level].add(mean)
 
     def changed(self, trial_id: int, history: _History, low: float, high: float) -> None:
         """The trial's running means at levels in ``[low, high]`` may have changed."""
@@ -112,21 +114,23 @@ class _PeerMeans:
         (the mean of the two middle ones for an even count, as ``numpy.median``)."""
         means, nan = self._means[level], self._nan[level]
         own = self._entry.get(trial_id, {}).get(level)
-        skip = None if own is None or math.isnan(own) else means.index((own, trial_id))
-        count = len(means) - (skip is not None) + len(nan) - (trial_id in nan)
+        other_nan = len(nan) - (trial_id in nan) if nan else 0
+        size = len(means)
+        skip = size  # past the end: nothing of the trial's own to leave out
+        if own is not None and not math.isnan(own):  # then it is one of ``means``
+            skip = means.bisect_left(own)
+            size -= 1
+        count = size + other_nan
         if count == 0:
             return 0, math.nan
-        if len(nan) - (trial_id in nan) > 0:
+        if other_nan:
             return count, math.nan
-
-        def at(k: int) -> float:
-            if skip is not None and k >= skip:
-                k += 1
-            return float(means[k][0])
-
         half = count // 2
-        median = at(half) if count % 2 else (at(half - 1) + at(half)) / 2
-        return count, median
+        upper = float(means[half + 1 if half >= skip else half])
+        if count % 2:
+            return count, upper
+        lower = float(means[half if half - 1 >= skip else half - 1])
+        return count, (lower + upper) / 2
 
 
 class MedianStoppingScheduler(MultiFidelityScheduler):
