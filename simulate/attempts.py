@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -57,6 +58,23 @@ class SimAttempt:
         self.emitted = 0
         self.milestones: MilestoneTracker | None = None  # reports that wait for a verdict
         self.held_at = -1.0  # when it last reported at a milestone (waiting for the verdict)
+
+    def progress(self, t: float) -> float:
+        """Work done on the trial (all attempts) by this attempt at time ``t``: the time it
+        has run since ``work_start`` (which each report's cost moves on) at its speed."""
+        ran = max(0.0, t - self.work_start) * self.speed
+        return min(self.done0 + ran, self.work)
+
+    def save(self, done: float, steps: int) -> None:
+        """Checkpoint ``done`` seconds of work (never going back); with ``steps`` reports per
+        run, the checkpoint's step is the last whole one reached and reported."""
+        if done <= self.done:
+            return
+        self.done = done
+        if steps:
+            per_step = self.work / steps
+            step = math.floor(done / per_step + 1e-9) if per_step > 0 else steps
+            self.step = max(self.step, min(self.emitted, step))
 
 
 #: What a trial keeps between attempts: (config, work, curve, checkpointed work, step).

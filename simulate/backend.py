@@ -3,7 +3,8 @@
 Attempts submitted by the Tuner wait in a FIFO inside the backend and start on the lowest free
 worker slot. Their work (seconds at speed 1, from the workload) runs at the worker's speed after
 a per-attempt overhead; multi-fidelity workloads report once per step, like ``report()`` does
-on a real worker: a STOP/PAUSE decision takes effect at the attempt's next report, and an
+on a real worker, each report taking ``ClusterSpec.report_overhead_s`` after its step's work:
+a STOP/PAUSE decision takes effect at the attempt's next report, and an
 attempt whose ``budget`` is reached pauses right after reporting it. At a report on one of
 its milestones (``AttemptSpec.milestones``) the attempt waits for the driver's verdict, as
 ``report()`` does; the driver answers at the same virtual instant, so a STOP or PAUSE given
@@ -70,6 +71,7 @@ class SimBackend:
         self._curve = workload.curve
         self._steps = int(workload.steps)
         self._overhead = self.cluster.overhead_s
+        self._report_cost = self.cluster.report_overhead_s
         self._queue: deque[SimAttempt] = deque()
         self._attempts: dict[int, SimAttempt] = {}  # by trial id: one attempt each at a time
         self._saved: dict[int, Saved] = {}  # trials between attempts (lost, paused)
@@ -170,7 +172,7 @@ class SimBackend:
             self._keep(rec)
             return
         w.running.remove(rec)
-        self._save(rec, self._progress_now(rec, now))
+        rec.save(rec.progress(now), self._steps)
         self._keep(rec)
         self._account(rec, w, now, "cancelled")
         self._release(w, now)
@@ -271,7 +273,7 @@ class SimBackend:
         if steps:
             rec.emitted = step = rec.step
             target = min(step + 1, steps) * rec.work / steps  # a last-step checkpoint: return
-            when = work_start + max(target - done0, 0.0) / speed
+            when = work_start + max(target - done0, 0.0) / speed + self._report_cost
         else:
             when = work_start + (rec.work - done0) / speed
         rec.seq = self._push(when, P_ATTEMPT, rec)
@@ -301,7 +303,10 @@ class SimBackend:
             tracker = rec.milestones
             if tracker is not None and tracker.crossed(k):
                 rec.held_at = t
-            when = rec.work_start + (rec.done + rec.work / steps - rec.done0) / rec.speed
+            report = self._report_cost
+            if report:  # the report just made took its time: the next step starts later
+                rec.work_start += report
+            when = rec.work_start + (rec.done + rec.work / steps - rec.done0) / rec.speed + report
             rec.seq = self._push(max(when, t), P_ATTEMPT, rec)
 
     def _end(self, rec: SimAttempt, t: float, outcome: Outcome, metrics: dict[str, Any]) -> None:
@@ -344,33 +349,18 @@ class SimBackend:
                 continue
             self._start(queue.popleft(), w, t)
 
-    def _progress_now(self, rec: SimAttempt, t: float) -> float:
-        """Work done on the trial (all attempts) by ``rec`` at time ``t``."""
-        ran = max(0.0, t - rec.work_start) * rec.speed
-        return min(rec.done0 + ran, rec.work)
-
-    def _save(self, rec: SimAttempt, done: float) -> None:
-        """Checkpoint ``done`` seconds of work (never going back)."""
-        if done <= rec.done:
-            return
-        rec.done = done
-        if self._steps:
-            per_step = rec.work / self._steps
-            step = math.floor(done / per_step + 1e-9) if per_step > 0 else self._steps
-            rec.step = max(rec.step, min(rec.emitted, step))
-
     # ------------------------------------------------------------------ workers leaving
 
     def _checkpoint_running(self, w: SimWorker, t: float) -> None:
         """A preemption notice: the attempts on ``w`` save their progress now."""
         for rec in w.running:
-            self._save(rec, self._progress_now(rec, t))
+            rec.save(rec.progress(t), self._steps)
 
     def _lose_running(self, w: SimWorker, t: float, reason: str) -> None:
         """``w`` is gone: its attempts keep their last checkpoint and are reported lost."""
         for rec in w.running:
-            done = self._progress_now(rec, t)
-            self._save(rec, self.faults.checkpoint(done, rec.done))
+            done = rec.progress(t)
+            rec.save(self.faults.checkpoint(done, rec.done), self._steps)
             self.lost_work += max(0.0, done - rec.done)
             rec.seq = -1
             del self._attempts[rec.trial_id]

@@ -25,10 +25,12 @@ from simulate.cli_options import (
     format_option,
     grace_option,
     int_list,
+    overhead_option,
     parse_stragglers,
     plot_option,
     preemption_rate_option,
     progress_for,
+    report_overhead_option,
     run_table,
     seed_option,
     split_names,
@@ -93,13 +95,8 @@ def simulate() -> None:
     show_default=True,
     help="Instance start-up time.",
 )
-@click.option(
-    "--overhead-s",
-    type=click.FloatRange(min=0),
-    default=0.0,
-    show_default=True,
-    help="Per-trial launch overhead.",
-)
+@overhead_option
+@report_overhead_option
 @click.option(
     "--speeds",
     default="1",
@@ -127,7 +124,8 @@ def simulate() -> None:
 @plot_option
 def speedup(
     workers: list[int], trials: int, modes: list[str], duration: str, repeats: int, seed: int,
-    startup_s: float, overhead_s: float, speeds: list[float], failure_rate: float,
+    startup_s: float, overhead_s: float, report_overhead_s: float, speeds: list[float],
+    failure_rate: float,
     run_tuner: bool, table_path: str | None, jobs: int,
     address: str | None, cluster: Any, quiet: bool, fmt: str, wide: bool, plot: str | None,
 ) -> None:  # fmt: skip
@@ -138,7 +136,8 @@ def speedup(
     table = run_table(
         lambda: tables.speedup_table(
             workers, trials=trials, modes=modes, duration=duration, repeats=repeats, seed=seed,
-            startup_s=startup_s, overhead_s=overhead_s, speeds=speeds,
+            startup_s=startup_s, overhead_s=overhead_s, report_overhead_s=report_overhead_s,
+            speeds=speeds,
             faults=FaultModel(failure_rate=failure_rate), table=table_path, jobs=jobs,
             address=address, cluster=cluster, progress=progress, closed_form=not run_tuner,
         ),
@@ -187,13 +186,8 @@ def speedup(
     show_default=True,
     help="Instance start-up time (billed).",
 )
-@click.option(
-    "--overhead-s",
-    type=click.FloatRange(min=0),
-    default=0.0,
-    show_default=True,
-    help="Per-trial launch overhead.",
-)
+@overhead_option
+@report_overhead_option
 @preemption_rate_option
 @grace_option
 @click.option(
@@ -227,6 +221,7 @@ def speedup(
 def cost(
     instances: list[int], markets: list[str], trials: int, duration: str, price: list[float],
     spot_discount: float, billing: str, startup_s: float, overhead_s: float,
+    report_overhead_s: float,
     preemption_rate: float, grace_s: float, failure_rate: float, walltime_s: float | None,
     checkpoint_interval_s: float | None, stragglers: tuple[float, float], mode: str,
     repeats: int, seed: int, table_path: str | None, jobs: int, address: str | None,
@@ -240,7 +235,8 @@ def cost(
         lambda: tables.cost_table(
             instances, markets=markets, trials=trials, duration=duration, price=price,
             spot_discount=spot_discount, billing=billing, startup_s=startup_s,
-            overhead_s=overhead_s, preemption_rate=preemption_rate, grace_s=grace_s,
+            overhead_s=overhead_s, report_overhead_s=report_overhead_s,
+            preemption_rate=preemption_rate, grace_s=grace_s,
             failure_rate=failure_rate, walltime_s=walltime_s,
             checkpoint_interval_s=checkpoint_interval_s, straggler_prob=stragglers[0],
             straggler_factor=stragglers[1], mode=mode, repeats=repeats, seed=seed,
@@ -291,6 +287,8 @@ def cost(
     "loss or val_loss, time_s) instead of --curve/--epoch; sampled configurations off its "
     "grid replay the nearest one.",
 )  # fmt: skip
+@overhead_option
+@report_overhead_option
 @click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
 @seed_option
 @sweep_options
@@ -299,7 +297,8 @@ def cost(
 @plot_option
 def schedulers(
     names: str | None, workers: int, trials: int, curve: str, epoch: str, target: float | None,
-    target_quantile: float, table_path: str | None, repeats: int, seed: int, jobs: int,
+    target_quantile: float, table_path: str | None, overhead_s: float, report_overhead_s: float,
+    repeats: int, seed: int, jobs: int,
     address: str | None, cluster: Any, quiet: bool, fmt: str, wide: bool, plot: str | None,
 ) -> None:  # fmt: skip
     """Time to target for random search vs SHA, ASHA and Hyperband on synthetic curves, or on
@@ -311,7 +310,8 @@ def schedulers(
         lambda: tables.scheduler_table(
             split_names(names) if names else None, workers=workers, trials=trials, curve=curve,
             epoch=epoch, target=target, target_quantile=target_quantile, repeats=repeats,
-            seed=seed, table=table_path, jobs=jobs, address=address, cluster=cluster,
+            seed=seed, table=table_path, overhead_s=overhead_s,
+            report_overhead_s=report_overhead_s, jobs=jobs, address=address, cluster=cluster,
             progress=progress,
         ),
         progress,

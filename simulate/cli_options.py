@@ -134,6 +134,22 @@ table_option = click.option(
     "configuration's time_s summed over its steps) instead of --duration: trials sample "
     "the table's grid.",
 )  # fmt: skip
+overhead_option = click.option(
+    "--overhead-s",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Per-trial launch overhead (seconds before its first step).",
+)
+report_overhead_option = click.option(
+    "--report-overhead-s",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Seconds each report costs on top of its step (sending it, saving a checkpoint), "
+    "for workloads with learning curves; simulate.calibrate.report_overhead measures it on a "
+    "real search against a table.",
+)
 seed_option = click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 
 # Market and fault options shared with `daskhpo plan`.

@@ -4,6 +4,9 @@
 each time the cluster scales to that many workers (new instances take ``startup_s`` to become
 ready; scaling down retires idle workers first). Worker ``i`` runs at ``speeds[i % len(speeds)]``
 times the nominal speed, so ``speeds=(1.0, 0.5)`` makes every other worker twice as slow.
+Each attempt spends ``overhead_s`` before its first step, and each report of a multi-fidelity
+workload ``report_overhead_s`` after its step's work (what sending the metrics and saving a
+checkpoint cost: a table's seconds per step or a synthetic epoch count neither).
 """
 
 from __future__ import annotations
@@ -37,12 +40,14 @@ def _count(name: str, value: Any, *, allow_zero: bool = False) -> int:
 
 @dataclass(frozen=True)
 class ClusterSpec:
-    """Workers, their speeds and start-up time, and what each attempt costs to launch."""
+    """Workers, their speeds and start-up time, what each attempt costs to launch and each
+    report costs to make (on the worker's clock, whatever its speed)."""
 
     workers: int | Sequence[tuple[float, int]] = 1
     startup_s: float = 0.0  # instance start-up time (billed, not usable)
     speeds: Sequence[float] = (1.0,)
     overhead_s: float = 0.0  # per attempt: launch, imports, loading a checkpoint
+    report_overhead_s: float = 0.0  # per report: sending it, saving the checkpoint (not scaled)
     slots: int = 1  # attempts a worker runs at once
     market: str = "on-demand"
     replace_lost: bool = True  # request a new instance when one fails, is preempted or retires
@@ -55,6 +60,7 @@ class ClusterSpec:
             )
         _nonneg("startup_s", self.startup_s)
         _nonneg("overhead_s", self.overhead_s)
+        _nonneg("report_overhead_s", self.report_overhead_s)
         _count("slots", self.slots)
         speeds = tuple(self.speeds)
         if not speeds:

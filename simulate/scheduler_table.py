@@ -21,6 +21,7 @@ import pandas as pd
 
 from daskhpo.registry import SCHEDULERS, make_scheduler
 from daskhpo.space import SearchSpace
+from simulate.cluster import ClusterSpec
 from simulate.curves import SYNTHETIC_SPACE, CurveWorkload
 from simulate.repeats import repeat_seed
 from simulate.runner import run_search
@@ -75,6 +76,7 @@ class _SchedulerRun:
     curve: str
     epoch: str
     table: TabulatedWorkload | None
+    cluster: ClusterSpec
 
 
 def _scheduler_run(t: _SchedulerRun) -> tuple[bool, float, float, float]:
@@ -86,7 +88,7 @@ def _scheduler_run(t: _SchedulerRun) -> tuple[bool, float, float, float]:
         workload, space = CurveWorkload(t.curve, t.epoch, seed=t.seed), SYNTHETIC_SPACE
     run = run_search(
         workload,
-        cluster=t.workers,
+        cluster=t.cluster,
         scheduler=t.spec,
         space=space,
         num_trials=t.trials,
@@ -114,6 +116,8 @@ def scheduler_table(
     address: str | None = None,
     cluster: Any = None,
     progress: Progress | None = None,
+    overhead_s: float = 0.0,
+    report_overhead_s: float = 0.0,
 ) -> pd.DataFrame:
     """Time until some trial reports ``target`` (random search vs SHA, ASHA, Hyperband...).
 
@@ -122,9 +126,13 @@ def scheduler_table(
     file) over the space of its grid. Without ``target`` it is the ``target_quantile`` of the
     final losses of the space (of the table's configurations). A search that never gets there
     counts as not reached (``time_to_target_s`` is the mean over the repeats that did; NaN if
-    none did).
+    none did). Each trial spends ``overhead_s`` before its first epoch and each report
+    ``report_overhead_s`` after its epoch (:class:`~simulate.cluster.ClusterSpec`).
     """
     workers = check_int("workers", workers)
+    simulated = ClusterSpec(
+        workers=workers, overhead_s=overhead_s, report_overhead_s=report_overhead_s
+    )
     trials = check_int("trials", trials)
     repeats = check_int("repeats", repeats)
     if not (0.0 < target_quantile < 1.0):
@@ -143,8 +151,18 @@ def scheduler_table(
         target = float(np.quantile(finals, target_quantile))
     specs = [_scheduler_spec(v, steps) for v in (schedulers or default_schedulers())]
     tasks = [
-        _SchedulerRun(spec, repeat_seed(seed, r), workers, trials, target, curve, epoch, tabulated)
-        for _, spec in specs
+        _SchedulerRun(
+            scheduler,
+            repeat_seed(seed, r),
+            workers,
+            trials,
+            target,
+            curve,
+            epoch,
+            tabulated,
+            simulated,
+        )
+        for _, scheduler in specs
         for r in range(repeats)
     ]
     done = run_all(

@@ -75,13 +75,15 @@ class SpeedupRun:
     faults: FaultModel | None
     table: TabulatedWorkload | None = None
     closed_form: bool = True  # where exact (simulate.closed_form); False runs the Tuner anyway
+    report_overhead_s: float = 0.0
 
 
 def speedup_run(t: SpeedupRun) -> tuple[float, float]:
     """(makespan, utilization); in closed form where that is exact (:mod:`simulate.closed_form`)."""
     cluster = ClusterSpec(
-        workers=t.workers, startup_s=t.startup_s, overhead_s=t.overhead_s, speeds=t.speeds
-    )
+        workers=t.workers, startup_s=t.startup_s, overhead_s=t.overhead_s, speeds=t.speeds,
+        report_overhead_s=t.report_overhead_s,
+    )  # fmt: skip
     if t.table is None:
         durations = DurationWorkload(t.duration, seed=t.seed)
         if t.closed_form and closed_form_applies(durations, cluster, t.faults):
@@ -116,6 +118,7 @@ class CostRun:
     mode: str
     pricings: tuple[Pricing, ...]
     table: TabulatedWorkload | None = None
+    report_overhead_s: float = 0.0
 
 
 def _cost_workload(t: CostRun) -> Workload:
@@ -135,8 +138,9 @@ def _cost_workload(t: CostRun) -> Workload:
 def cost_run(t: CostRun) -> dict[str, Any]:
     """Its makespan, bills (one per pricing), lost work, utilization and completed trials."""
     cluster = ClusterSpec(
-        workers=t.instances, startup_s=t.startup_s, overhead_s=t.overhead_s, market=t.market
-    )
+        workers=t.instances, startup_s=t.startup_s, overhead_s=t.overhead_s, market=t.market,
+        report_overhead_s=t.report_overhead_s,
+    )  # fmt: skip
     run = run_search(
         _cost_workload(t),
         cluster=cluster,

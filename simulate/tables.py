@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simulate.cluster import MARKETS
+from simulate.cluster import MARKETS, ClusterSpec
 from simulate.cost import Billing, Pricing
 from simulate.faults import FaultModel
 from simulate.repeats import mean_ci, repeat_seed
@@ -88,6 +88,7 @@ def speedup_table(
     cluster: Any = None,
     progress: Progress | None = None,
     closed_form: bool = True,
+    report_overhead_s: float = 0.0,
 ) -> pd.DataFrame:
     """Makespan, speed-up over 1 worker, efficiency and utilization, sync vs async.
 
@@ -109,12 +110,13 @@ def speedup_table(
     if not modes:
         raise ValueError(f"modes must name at least one of {MODES}")
     tabulated = _tabulated(table)
+    ClusterSpec(startup_s=startup_s, overhead_s=overhead_s, report_overhead_s=report_overhead_s)
     if tabulated is None:
         DurationModel(duration)  # fail fast on a bad SPEC
 
     tasks = [
         SpeedupRun(k, mode, repeat_seed(seed, r), trials, duration, startup_s, overhead_s,
-                   tuple(speeds), faults, tabulated, closed_form)
+                   tuple(speeds), faults, tabulated, closed_form, report_overhead_s)
         for k in sorted({1, *counts})
         for mode in modes
         for r in range(repeats)
@@ -182,6 +184,7 @@ def cost_table(
     address: str | None = None,
     cluster: Any = None,
     progress: Progress | None = None,
+    report_overhead_s: float = 0.0,
 ) -> pd.DataFrame:
     """Time and money per instance count and market (on-demand or spot).
 
@@ -215,10 +218,12 @@ def cost_table(
     scheduler_for(mode)
     DurationModel(duration, straggler_prob=straggler_prob, straggler_factor=straggler_factor)
     tabulated = _tabulated(table)
+    ClusterSpec(startup_s=startup_s, overhead_s=overhead_s, report_overhead_s=report_overhead_s)
 
     tasks = [
         CostRun(k, market, repeat_seed(seed, r), trials, duration, straggler_prob,
-                straggler_factor, startup_s, overhead_s, faults, mode, tuple(pricings), tabulated)
+                straggler_factor, startup_s, overhead_s, faults, mode, tuple(pricings), tabulated,
+                report_overhead_s)
         for k in counts
         for market in markets
         for r in range(repeats)

@@ -26,11 +26,7 @@ import daskhpo as dh
 from daskhpo import records
 from daskhpo.cli.main import main
 from daskhpo.experiment.journal import Journal
-from daskhpo.registry import make_scheduler, make_searcher
-from daskhpo.settings import TuneSettings
 from daskhpo.space import SearchSpace, lograndint, uniform
-from daskhpo.tuner import Tuner
-from simulate.backend import SimBackend
 from simulate.calibrate import (
     MIN_TRIALS,
     Calibration,
@@ -38,56 +34,15 @@ from simulate.calibrate import (
     calibrate,
     measure,
 )
-from simulate.cluster import ClusterSpec
 from simulate.curves import CurveModel, CurveWorkload
 from simulate.plan import PLAN_COLUMNS, plan, recommend, simulate_plan
 from simulate.workloads import DurationModel, DurationWorkload
 from tests import plan_objectives
+from tests.sim_journals import simulated_experiment
 
 WIDTH_SPACE = SearchSpace({"x": uniform(0.0, 1.0), "width": lograndint(16, 256)})
 CURVE_SPACE = SearchSpace({"x": uniform(0.0, 1.0), "y": uniform(0.0, 1.0)})
 ASHA9 = {"asha": {"max_resource": 9, "reduction_factor": 3, "grace_period": 1}}
-
-
-def simulated_experiment(
-    directory: Path,
-    workload: Any,
-    space: SearchSpace,
-    *,
-    trials: int,
-    workers: int | ClusterSpec = 2,
-    scheduler: Any = "fifo",
-    seed: int = 0,
-) -> tuple[Path, float]:
-    """Run a search on the simulator with a journal, as ``tune()`` would lay it out; returns
-    the directory and the simulated makespan."""
-    directory.mkdir(parents=True, exist_ok=True)
-    backend = SimBackend(workload, workers, seed=seed)
-    journal = Journal(directory / "journal.jsonl")
-    tuner = Tuner(
-        settings=TuneSettings(metric=workload.metric, num_trials=trials, seed=seed),
-        backend=backend,
-        space=space,
-        scheduler=make_scheduler(scheduler),
-        searcher=make_searcher(None, space),
-        journal=journal,
-    )
-    tuner.run()
-    backend.close()
-    journal.close()
-    info = {
-        "metric": workload.metric,
-        "mode": "min",
-        "space": space.to_dict(),
-        "num_trials": trials,
-        "seed": seed,
-        "resources": {},
-    }
-    (directory / "experiment.json").write_text(json.dumps(info))
-    if scheduler != "fifo":  # as `daskhpo run` keeps it
-        (directory / "experiment.yaml").write_text(json.dumps({"scheduler": scheduler}))
-    assert backend.end_time is not None
-    return directory, backend.end_time
 
 
 def width_workload(seed: int = 0, noise: float = 0.1) -> DurationWorkload:

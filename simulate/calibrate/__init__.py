@@ -17,6 +17,8 @@ What the driver measured (``journal.jsonl``, on its own clock) becomes a
   supports; plus a per-trial offset and per-report noise estimated from the residuals.
   Partial curves (trials stopped early) count too.
 * **Final metric** of runs without reports: the same kind of regression (or resampling).
+* **Report cost against a table** (:func:`report_overhead`): what each report of a real
+  search took beyond a table's seconds per step, for ``ClusterSpec.report_overhead_s``.
 * **Overheads** (means: a makespan adds them up): the gap between an attempt's end and the
   next start on the same worker slot (separately for attempts that were already queued and
   for ones the driver submitted only after the slot freed, which pay its round trip), the
@@ -35,6 +37,7 @@ from simulate.calibrate.features import Column
 from simulate.calibrate.fitting import MIN_TRIALS, calibrate, fit
 from simulate.calibrate.observe import CalibrationError, Measurements, TrialData, measure
 from simulate.calibrate.regression import LinearFit
+from simulate.calibrate.report_cost import report_overhead, report_overhead_of
 from simulate.calibrate.workload import CalibratedWorkload
 
 __all__ = [
@@ -50,4 +53,6 @@ __all__ = [
     "calibrate",
     "fit",
     "measure",
+    "report_overhead",
+    "report_overhead_of",
 ]

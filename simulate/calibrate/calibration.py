@@ -133,6 +133,7 @@ class Calibration:
         d["notes"] = tuple(d.get("notes", ()))
         m = dict(d["data"])
         m["trials"] = [TrialData(**t) for t in m["trials"]]
+        m["report_gaps"] = [(int(t), float(g)) for t, g in m.get("report_gaps", ())]
         d["data"] = Measurements(**m)
         return cls(**d)
 

@@ -9,6 +9,7 @@ sees attempts exactly as ``daskhpo status`` does). The fits never see the disk.
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 import statistics
 from collections.abc import Iterable, Mapping
@@ -65,6 +66,8 @@ class Measurements:
     attempts: int
     makespan: float | None
     failures: int = 0  # attempts that ended with the objective raising
+    #: (trial, seconds) between each two consecutive reports of one attempt: a step and its report
+    report_gaps: list[tuple[int, float]] = field(default_factory=list)
     num_trials: int | None = None
     seed: int | None = None  # the experiment's seed: a search with it tries the same configs
     scheduler: Any = None
@@ -211,6 +214,11 @@ def measure_records(
         attempts=sum(1 for a in attempts.values() if a.started is not None),
         makespan=makespan,
         failures=sum(1 for a in attempts.values() if a.outcome == "failed"),
+        report_gaps=[
+            (a.trial_id, later[0] - earlier[0])
+            for a in attempts.values()
+            for earlier, later in itertools.pairwise(a.reports)
+        ],
     )
 
 
