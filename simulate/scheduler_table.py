@@ -70,7 +70,6 @@ def _scheduler_spec(value: Any, steps: int) -> tuple[str, Any]:
 class _SchedulerRun:
     spec: Any
     seed: int
-    workers: int
     trials: int
     target: float
     curve: str
@@ -152,15 +151,7 @@ def scheduler_table(
     specs = [_scheduler_spec(v, steps) for v in (schedulers or default_schedulers())]
     tasks = [
         _SchedulerRun(
-            scheduler,
-            repeat_seed(seed, r),
-            workers,
-            trials,
-            target,
-            curve,
-            epoch,
-            tabulated,
-            simulated,
+            scheduler, repeat_seed(seed, r), trials, target, curve, epoch, tabulated, simulated
         )
         for _, scheduler in specs
         for r in range(repeats)

@@ -98,8 +98,8 @@ def speedup_table(
     durations, no faults, alike workers) are computed in closed form to the same bits
     (:mod:`simulate.closed_form`); ``closed_form=False`` simulates those too. ``table`` (a
     learning-curve table, or its file) replaces ``duration``: trials sample its grid and run
-    for its seconds. ``jobs`` processes (or a Dask cluster: ``address``, ``cluster``) run the
-    searches; the table is the same.
+    for its seconds, each report taking ``report_overhead_s`` more. ``jobs`` processes (or a
+    Dask cluster: ``address``, ``cluster``) run the searches; the table is the same.
     """
     counts = _int_list("workers", workers)
     trials = check_int("trials", trials)
@@ -110,6 +110,7 @@ def speedup_table(
     if not modes:
         raise ValueError(f"modes must name at least one of {MODES}")
     tabulated = _tabulated(table)
+    # Fail fast on bad seconds, before any search runs (ClusterSpec is where they are checked).
     ClusterSpec(startup_s=startup_s, overhead_s=overhead_s, report_overhead_s=report_overhead_s)
     if tabulated is None:
         DurationModel(duration)  # fail fast on a bad SPEC
@@ -218,6 +219,7 @@ def cost_table(
     scheduler_for(mode)
     DurationModel(duration, straggler_prob=straggler_prob, straggler_factor=straggler_factor)
     tabulated = _tabulated(table)
+    # Fail fast on bad seconds, before any search runs (ClusterSpec is where they are checked).
     ClusterSpec(startup_s=startup_s, overhead_s=overhead_s, report_overhead_s=report_overhead_s)
 
     tasks = [

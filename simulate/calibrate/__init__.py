@@ -37,7 +37,7 @@ from simulate.calibrate.features import Column
 from simulate.calibrate.fitting import MIN_TRIALS, calibrate, fit
 from simulate.calibrate.observe import CalibrationError, Measurements, TrialData, measure
 from simulate.calibrate.regression import LinearFit
-from simulate.calibrate.report_cost import report_overhead, report_overhead_of
+from simulate.calibrate.report_cost import report_overhead
 from simulate.calibrate.workload import CalibratedWorkload
 
 __all__ = [
@@ -54,5 +54,4 @@ __all__ = [
     "fit",
     "measure",
     "report_overhead",
-    "report_overhead_of",
 ]

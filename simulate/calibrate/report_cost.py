@@ -19,32 +19,26 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from simulate.calibrate.observe import CalibrationError, Measurements, measure
+from simulate.calibrate.observe import CalibrationError, measure
 from simulate.workloads import Workload
 
-__all__ = ["report_overhead", "report_overhead_of"]
+__all__ = ["report_overhead"]
 
 
 def report_overhead(
     experiment_dir: str | Path, workload: Workload, *, until: float | None = None
 ) -> float:
     """Seconds each report of the search in ``experiment_dir`` took beyond ``workload``'s
-    seconds per step (see the module docstring); ``until`` keeps the first seconds only."""
-    return report_overhead_of(measure(experiment_dir, until=until), workload)
-
-
-def report_overhead_of(data: Measurements, workload: Workload) -> float:
-    """:func:`report_overhead` of measurements already read (>= 0: a machine faster than the
-    table's makes no report cost less than nothing)."""
+    seconds per step (see the module docstring), >= 0: a machine faster than the table's makes
+    no report cost less than nothing. ``until`` keeps the search's first seconds only."""
     steps = int(workload.steps)
     if steps < 1:
         raise CalibrationError(
             f"{workload!r} has no steps (it only returns a final result), so it has no seconds "
             "per step to measure a report's cost against; use a workload with learning curves"
         )
-    per_step: dict[int, float] = {}
-    for t in data.trials:
-        per_step[t.trial_id] = workload.duration(t.trial_id, t.config) / steps
+    data = measure(experiment_dir, until=until)
+    per_step = {t.trial_id: workload.duration(t.trial_id, t.config) / steps for t in data.trials}
     extra = [gap - per_step[tid] for tid, gap in data.report_gaps if tid in per_step]
     if not extra:
         raise CalibrationError(
