@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ class SimAttempt:
         self.budget = budget
         self.config: dict[str, Any] = {}
         self.work = 0.0  # seconds of work at speed 1 for the full run
-        self.curve: list[float] = []  # metric after each step; the last is the final result
+        self.curve: Sequence[float] = ()  # metric after each step; the last is the final result
         self.done = 0.0  # work saved in the trial's checkpoint
         self.step = 0  # reports made up to the checkpoint
         self.stop: bool | None = None  # None: run on; True: pause; False: stop
@@ -78,4 +79,4 @@ class SimAttempt:
 
 
 #: What a trial keeps between attempts: (config, work, curve, checkpointed work, step).
-Saved = tuple[dict[str, Any], float, list[float], float, int]
+Saved = tuple[dict[str, Any], float, Sequence[float], float, int]

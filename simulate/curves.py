@@ -3,11 +3,10 @@ workload that reports it once per step (epoch), with a synthetic space to compar
 
 from __future__ import annotations
 
-import functools
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -16,7 +15,7 @@ from simulate.draws import STREAM_CURVE, KeyedDraws
 from simulate.specs import parse_spec, positive, take_args, unknown_name
 from simulate.workloads import DurationModel, config_score
 
-__all__ = ["SYNTHETIC_SPACE", "CurveModel", "CurveWorkload", "synthetic_floor"]
+__all__ = ["SYNTHETIC_SPACE", "Curve", "CurveModel", "CurveWorkload", "synthetic_floor"]
 
 #: A small space for scheduler comparisons; :func:`synthetic_floor` gives its final losses.
 SYNTHETIC_SPACE = SearchSpace(
@@ -109,21 +108,74 @@ class CurveModel:
 
     def mean_values(self, config: Mapping[str, Any]) -> list[float]:
         """:meth:`mean_curve` as Python floats (what a simulated trial reports)."""
+        return list(self.curve(config))
+
+    def curve(self, config: Mapping[str, Any], noise: Sequence[float] = ()) -> Curve:
+        """The metric after steps 1..steps, plus ``noise`` (one value per step, or none)."""
         floor = float(self.floor(config))
         rate = self.rate * float(self.rate_factor(config))
-        span = self.start - floor
-        # The C library's pow and exp, one step at a time: numpy's vectorized ones round
-        # differently on CPUs with AVX-512, and a simulated search must be the same everywhere.
+        return Curve(self.kind, self.steps, floor, self.start - floor, rate, self.scale, noise)
+
+
+class Curve(Sequence[float]):
+    """One trial's learning curve, each step's value computed when it is read.
+
+    Most simulated trials are stopped after a step or two, so computing all of a curve up
+    front costs more than the rest of the trial. A value is the same float whenever it is
+    computed: ``floor + span * t ** -rate`` (or ``* exp(-rate * t / scale)``) plus the step's
+    noise, with the C library's pow and exp, one step at a time (numpy's vectorized ones round
+    differently on CPUs with AVX-512, and a simulated search must be the same everywhere).
+    """
+
+    __slots__ = ("_noise", "_rate", "_scale", "_span", "floor", "kind", "steps")
+
+    def __init__(
+        self,
+        kind: str,
+        steps: int,
+        floor: float,
+        span: float,
+        rate: float,
+        scale: float,
+        noise: Sequence[float] = (),
+    ) -> None:
+        if noise and len(noise) != steps:
+            raise ValueError(f"{steps} steps take {steps} noise values, not {len(noise)}")
+        self.kind, self.steps, self.floor = kind, steps, floor
+        self._span, self._rate, self._scale, self._noise = span, rate, scale, noise
+
+    def __len__(self) -> int:
+        return self.steps
+
+    @overload
+    def __getitem__(self, index: int) -> float: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[float]: ...
+
+    def __getitem__(self, index: int | slice) -> float | list[float]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self.steps))]
+        if index < 0:
+            index += self.steps
+        if not 0 <= index < self.steps:
+            raise IndexError(f"step index {index} is outside a curve of {self.steps} steps")
+        t = float(index + 1)
         if self.kind == "power":
-            neg = -rate
-            return [floor + span * t**neg for t in _step_floats(self.steps)]
-        scale = self.scale
-        return [floor + span * math.exp(-rate * t / scale) for t in _step_floats(self.steps)]
+            value: float = self.floor + self._span * t**-self._rate
+        else:
+            value = self.floor + self._span * math.exp(-self._rate * t / self._scale)
+        return value + self._noise[index] if self._noise else value
 
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str):
+            return NotImplemented
+        return len(other) == self.steps and all(a == b for a, b in zip(self, other, strict=True))
 
-@functools.cache
-def _step_floats(steps: int) -> tuple[float, ...]:
-    return tuple(float(t) for t in range(1, steps + 1))
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Curve({list(self)!r})"
 
 
 class CurveWorkload:
@@ -154,12 +206,9 @@ class CurveWorkload:
     def duration(self, trial_id: int, config: Mapping[str, Any]) -> float:
         return self.epoch(trial_id, config) * self.steps
 
-    def curve(self, trial_id: int, config: Mapping[str, Any]) -> list[float]:
-        values = self.model.mean_values(config)
-        if self.model.noise > 0:
-            noise: list[float] = np.asarray(self._noise[trial_id]).tolist()
-            return [v + e for v, e in zip(values, noise, strict=True)]
-        return values
+    def curve(self, trial_id: int, config: Mapping[str, Any]) -> Curve:
+        """The trial's curve, its values computed as they are read (:class:`Curve`)."""
+        return self.model.curve(config, self._noise[trial_id] if self.model.noise > 0 else ())
 
     def final_values(
         self, space: SearchSpace, n: int, rng: np.random.Generator

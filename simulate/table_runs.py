@@ -10,7 +10,7 @@ other processes or a Dask cluster.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,7 +52,7 @@ class StragglingWorkload:
         value = self.base.duration(trial_id, config)
         return value * self.factor if self._draws[trial_id] < self.prob else value
 
-    def curve(self, trial_id: int, config: Mapping[str, Any]) -> list[float]:
+    def curve(self, trial_id: int, config: Mapping[str, Any]) -> Sequence[float]:
         return self.base.curve(trial_id, config)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from simulate.distributions import (
@@ -141,7 +141,7 @@ class Workload(Protocol):
         """Seconds of work at speed 1 for the full run."""
         ...
 
-    def curve(self, trial_id: int, config: Mapping[str, Any]) -> list[float]:
+    def curve(self, trial_id: int, config: Mapping[str, Any]) -> Sequence[float]:
         """The metric after each step (``max(steps, 1)`` values; the last is the final one)."""
         ...
 

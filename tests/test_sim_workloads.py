@@ -109,6 +109,34 @@ def test_learning_curves_decrease_towards_a_config_dependent_floor():
     )
 
 
+@pytest.mark.parametrize("spec", ["power:steps=9,rate=0.7,noise=0.02", "exp:steps=6,scale=3"])
+def test_a_curve_read_in_any_order_gives_each_step_its_formula_value(spec):
+    """A curve computes a step when it is read: the values are the model's formula plus the
+    trial's noise, bit for bit, whatever order or form (index, negative index, slice) reads them."""
+    workload = CurveWorkload(spec, seed=4)
+    model, config = workload.model, {"lr": 0.03, "width": 100, "dropout": 0.1}
+    floor = model.floor(config)
+    rate = model.rate * model.rate_factor(config)
+    noise = list(workload._noise[5]) if model.noise else [0.0] * model.steps
+    expected = []
+    for t in range(1, model.steps + 1):
+        if model.kind == "power":
+            value = floor + (model.start - floor) * float(t) ** -rate
+        else:
+            value = floor + (model.start - floor) * math.exp(-rate * float(t) / model.scale)
+        expected.append(value + noise[t - 1] if model.noise else value)
+    curve = workload.curve(5, config)
+    assert [curve[k] for k in reversed(range(model.steps))] == expected[::-1]
+    assert curve[-1] == expected[-1]
+    assert curve[1:3] == expected[1:3]
+    assert curve == expected
+    assert list(curve) == expected
+    assert curve != expected[:-1]
+    assert curve != "not a curve"
+    with pytest.raises(IndexError, match=f"outside a curve of {model.steps} steps"):
+        curve[model.steps]
+
+
 @pytest.mark.parametrize(
     ("spec", "message"),
     [("linear:steps=3", "unknown curve kind 'linear'"), ("power:steps=2.5", "whole number")],
