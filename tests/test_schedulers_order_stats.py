@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 import daskhpo as dh
 from daskhpo.schedulers._rungs import Rung
+from daskhpo.schedulers._running_median import RunningMedian
 from daskhpo.schedulers.median import _History
 from daskhpo.searchers import RandomSearcher
 from daskhpo.trial import Decision, Trial
@@ -92,6 +93,46 @@ class BruteMedian(dh.MedianStoppingScheduler):
         with np.errstate(invalid="ignore"):  # inf and -inf in the middle: a NaN median
             median = float(np.median(peers))
         return Decision.STOP if history.best > median else Decision.CONTINUE
+
+
+def _numpy_median_without(values: list[float], own: float | None) -> float:
+    rest = list(values)
+    if own is not None:
+        rest.remove(own)
+    if not rest:
+        return math.nan
+    with np.errstate(invalid="ignore"):  # inf and -inf in the middle: a NaN median
+        return float(np.median(rest))
+
+
+@PROPERTY
+@given(
+    ops=st.lists(
+        st.tuples(
+            st.sampled_from(["add", "add", "add", "remove"]),
+            st.one_of(st.sampled_from(KEYS), st.floats(-3, 3, allow_nan=False)),
+            st.integers(0, 99),
+        ),
+        max_size=60,
+    )
+)
+def test_a_running_median_without_any_value_is_numpys(ops):
+    """Before and after its first removal (heaps, then a sorted list), each answer is the
+    one ``numpy.median`` gives for the values without one copy of the trial's own."""
+    means, values = RunningMedian(), []
+    for op, value, index in ops:
+        if op == "remove" and values:
+            value = values[index % len(values)]
+            means.remove(value)
+            values.remove(value)
+        elif op == "add":
+            means.add(value)
+            values.append(value)
+        assert len(means) == len(values)
+        for own in [None, *sorted(set(values))]:
+            expected = _numpy_median_without(values, own)
+            got = means.median_without(own)
+            assert got == expected or (math.isnan(got) and math.isnan(expected)), (own, values)
 
 
 def _setup(scheduler: dh.Scheduler, mode: str) -> dh.Scheduler:

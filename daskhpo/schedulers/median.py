@@ -14,8 +14,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from sortedcontainers import SortedList
-
 from daskhpo.milestones import NO_MILESTONES, Milestones
 from daskhpo.schedulers._rungs import (
     MultiFidelityScheduler,
@@ -23,6 +21,7 @@ from daskhpo.schedulers._rungs import (
     check_min_resource,
     check_number,
 )
+from daskhpo.schedulers._running_median import RunningMedian
 from daskhpo.trial import Decision, Suggestion, Trial
 
 
@@ -60,8 +59,8 @@ class _History:
 
 class _PeerMeans:
     """For each resource level judged so far, the running means of every trial that reached
-    it, sorted, so a median of peers costs O(log n) (NaN means are counted apart: a NaN
-    peer makes the median NaN, as numpy's would be).
+    it, in a :class:`RunningMedian`, so a median of peers costs O(1) and a new mean O(log n)
+    (NaN means are counted apart: a NaN peer makes the median NaN, as numpy's would be).
 
     A level is indexed the first time a report is judged at it (one pass over the trials);
     after that each report updates only the levels its trial's history changed at, usually
@@ -70,9 +69,9 @@ class _PeerMeans:
 
     def __init__(self) -> None:
         self._levels: list[float] = []  # sorted; few (one per resource level judged)
-        # level -> SortedList of the running means there: a multiset of floats is all a
-        # median needs (which of two equal means is a trial's own does not change it).
-        self._means: dict[float, Any] = {}
+        # level -> the running means there: a multiset of floats is all a median needs
+        # (which of two equal means is a trial's own does not change it).
+        self._means: dict[float, RunningMedian] = {}
         self._nan: dict[float, set[int]] = {}  # level -> trials whose mean there is NaN
         self._entry: dict[int, dict[float, float]] = {}  # trial -> level -> mean put there
 
@@ -104,7 +103,7 @@ class _PeerMeans:
         if level in self._means:
             return
         bisect.insort(self._levels, level)
-        self._means[level] = SortedList()
+        self._means[level] = RunningMedian()
         self._nan[level] = set()
         for trial_id, history in histories.items():
             self._put(level, trial_id, history.running_mean(level))
@@ -115,22 +114,12 @@ class _PeerMeans:
         means, nan = self._means[level], self._nan[level]
         own = self._entry.get(trial_id, {}).get(level)
         other_nan = len(nan) - (trial_id in nan) if nan else 0
-        size = len(means)
-        skip = size  # past the end: nothing of the trial's own to leave out
-        if own is not None and not math.isnan(own):  # then it is one of ``means``
-            skip = means.bisect_left(own)
-            size -= 1
-        count = size + other_nan
-        if count == 0:
-            return 0, math.nan
-        if other_nan:
+        if own is not None and math.isnan(own):
+            own = None  # counted in ``nan``, not one of ``means``
+        count = len(means) - (own is not None) + other_nan
+        if count == 0 or other_nan:
             return count, math.nan
-        half = count // 2
-        upper = float(means[half + 1 if half >= skip else half])
-        if count % 2:
-            return count, upper
-        lower = float(means[half if half - 1 >= skip else half - 1])
-        return count, (lower + upper) / 2
+        return count, means.median_without(own)
 
 
 class MedianStoppingScheduler(MultiFidelityScheduler):
