@@ -29,10 +29,12 @@ class Pacing:
         self._estimate = (0, 0.0)  # (len(durations) it was computed for, value)
         self._rate_window = (0.0, 0, 0)  # (window start, ends in it, ends in the last one)
         self._no_capacity_since: float | None = None
+        self.completions = 0  # attempts ended, ever (a fill's answer may change with each)
 
     # ------------------------------------------------------------------ queue depth
 
     def count_completion(self, now: float) -> None:
+        self.completions += 1
         start, count, last = self._rate_window
         if now - start >= 1.0:
             self._rate_window = (now, 1, count if now - start < 2.0 else 0)

@@ -147,6 +147,8 @@ class Tuner:
         if state.closing:
             return False
         capacity = backend.capacity()
+        if state.slots_taken(capacity):
+            return False
         if capacity > 0:
             state.pacing.capacity_seen()
         else:

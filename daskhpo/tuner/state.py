@@ -92,6 +92,8 @@ class TunerState(AttemptTimeouts):
         self._out: list[Command] = []
         self._queue_depth = settings.queue_depth  # read at every fill: kept at hand
         self._max_concurrent = settings.max_concurrent
+        # (capacity, in flight, completions) at which the last fill found every slot taken
+        self._slots_taken_at: tuple[int, int, int] | None = None
 
     # ------------------------------------------------------------------ views
 
@@ -122,12 +124,31 @@ class TunerState(AttemptTimeouts):
         """A driver starts (or resumes) running the search at ``now``."""
         self.started_at = now
 
+    def slots_taken(self, capacity: int) -> bool:
+        """Whether a :meth:`fill` at ``capacity`` would submit nothing, known without it.
+
+        True while the last fill found every slot taken at this capacity and, since then, no
+        attempt has ended (an end frees a slot and may deepen the queue) and none waits to be
+        resubmitted. The loop asks before each fill: most events (a start, a report) leave
+        every slot taken.
+        """
+        taken = self._slots_taken_at
+        return (
+            taken is not None
+            and taken[0] == capacity
+            and len(self._in_flight) >= taken[1]
+            and taken[2] == self.pacing.completions
+            and not self._retry
+        )
+
     def fill(self, now: float, capacity: int, *, min_queue_depth: int = 0) -> list[Command]:
         """Submit retries, resumes and new trials until the target number is in flight.
 
         ``capacity``: attempts the backend can run at once now; ``min_queue_depth``: what the
-        backend's runtime wants queued beyond it (:class:`~daskhpo.backend.QueueingBackend`).
+        backend's runtime wants queued beyond it (:class:`~daskhpo.backend.QueueingBackend`,
+        a function of ``capacity``).
         """
+        self._slots_taken_at = None
         if self.closing or capacity <= 0:
             return []
         scheduler = self.scheduler
@@ -142,10 +163,15 @@ class TunerState(AttemptTimeouts):
             target = max_concurrent
         in_flight = self._in_flight
         retry = self._retry
-        if prefers_queue and not retry:
+        # In flight from here on, every slot counts as taken. A queue is topped up in
+        # batches (one graph for many trials): taken until half of its depth has started.
+        taken = target
+        if prefers_queue:
             half = (target - capacity) // 2
-            if len(in_flight) > target - (half if half > 1 else 1):
-                return []  # top the queue up in batches: one graph for many trials
+            taken = target - (half if half > 1 else 1) + 1
+            if not retry and len(in_flight) >= taken:
+                self._slots_taken_at = (capacity, taken, self.pacing.completions)
+                return []
         while len(in_flight) < target:
             if retry:
                 self._submit(self.trials[retry.pop(0)], now)
@@ -155,6 +181,8 @@ class TunerState(AttemptTimeouts):
             if suggestion is None:
                 break
             self._apply(suggestion, now)
+        else:
+            self._slots_taken_at = (capacity, taken, self.pacing.completions)
         return self._take()
 
     def _apply(self, suggestion: Suggestion, now: float) -> None:
