@@ -15,7 +15,11 @@ wall time, and wall time is shown beside it):
 * ``asha``, ``async_hyperband``, ``median``: the real Tuner with each scheduler and random
   search on synthetic learning curves (27 steps) over 1000 simulated workers, at M and 2M
   trials, in this process; trials/s, the ratio to the target of 30,000 trials/s, and the ratio
-  of the time at 2M to the time at M (about 2 when each decision costs O(log n)).
+  of the time at 2M to the time at M (about 2 when each decision costs O(log n)). Each row
+  also shows the events per trial (a start, its reports, an end) and the CPU per event.
+* ``fifo``: the same loop with a scheduler that decides nothing, every trial reporting all 27
+  steps: the cost per event of the Tuner and the simulated backend alone, the floor under
+  the others' cost per event.
 
     python benchmarks/bench_sim_cli.py [--trials 200000] [--scheduler-trials 50000] [--repeats 3]
 """
@@ -45,6 +49,7 @@ SCHEDULERS = {
     "asha": {"asha": {"max_resource": 27}},
     "async_hyperband": {"async_hyperband": {"max_resource": 27}},
     "median": "median",
+    "fifo": "fifo",  # the floor: no decision, every report through the same loop
 }
 
 
@@ -67,7 +72,8 @@ def time_cli(trials: int, *extra: str) -> tuple[float, float]:
     return cpu, wall
 
 
-def scheduler_run(name: str, trials: int, seed: int = 0) -> None:
+def scheduler_run(name: str, trials: int, seed: int = 0) -> int:
+    """One simulated search of ``trials`` with the scheduler ``name``; returns its events."""
     workload = CurveWorkload("power:steps=27,noise=0.01", "lognormal:mean=10,sigma=0.5", seed=seed)
     tuner = Tuner(
         settings=TuneSettings(metric="loss", num_trials=trials, seed=seed),
@@ -78,13 +84,16 @@ def scheduler_run(name: str, trials: int, seed: int = 0) -> None:
     )
     with fast_gc():
         tuner.run()
-    assert tuner.stats.created == trials, tuner.stats
+    stats = tuner.stats
+    assert stats.created == trials, stats
+    ends = stats.completed + stats.stopped + stats.paused + stats.failed
+    return stats.started + stats.reports + ends
 
 
-def time_in_process(fn: Callable[[], None]) -> tuple[float, float]:
+def time_in_process(fn: Callable[[], int]) -> tuple[float, float, int]:
     c0, w0 = time.process_time(), time.perf_counter()
-    fn()
-    return time.process_time() - c0, time.perf_counter() - w0
+    events = fn()
+    return time.process_time() - c0, time.perf_counter() - w0, events
 
 
 def medians(runs: list[tuple[float, float]]) -> tuple[float, float]:
@@ -115,12 +124,18 @@ def main() -> None:
         cpus = []
         for count in (m, 2 * m):
             runs = [time_in_process(partial(scheduler_run, name, count)) for _ in range(r)]
-            cpu, wall = medians(runs)
+            cpu, wall = medians([(c, w) for c, w, _ in runs])
+            events = runs[0][2]  # seeded: the same in every run
             cpus.append(cpu)
+            target = (
+                f"÷ target {SCHEDULER_TARGET:,d}/s: {count / cpu / SCHEDULER_TARGET:.2f}"
+                if name != "fifo"
+                else "(floor)"
+            )
             print(
                 f"{name:40s} {count:>9,d} trials  {count / cpu:>9,.0f}/s cpu ({cpu:.2f} s)  "
-                f"{count / wall:>9,.0f}/s wall  ÷ target {SCHEDULER_TARGET:,d}/s: "
-                f"{count / cpu / SCHEDULER_TARGET:.2f}  (median of {r})",
+                f"{count / wall:>9,.0f}/s wall  {events / count:4.1f} events/trial "
+                f"{cpu / events * 1e6:5.1f} µs/event  {target}  (median of {r})",
                 flush=True,
             )
         print(f"{name}: time at {2 * m:,d} trials / time at {m:,d}: {cpus[1] / cpus[0]:.2f}")
