@@ -107,6 +107,42 @@ def _numpy_median_without(values: list[float], own: float | None) -> float:
 
 @PROPERTY
 @given(
+    reports=st.lists(
+        st.tuples(
+            st.sampled_from([0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0]),
+            st.one_of(st.sampled_from(KEYS[1:-1]), st.floats(-3, 3, allow_nan=False)),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_a_history_keeps_the_reports_a_restart_left_and_says_which_means_changed(reports):
+    """``_History.add`` as a list filter: a report drops the trial's reports at or past its
+    resource (a restart without a checkpoint) and every running mean that changed lies in
+    the span it returns."""
+    history, kept, best = _History(), [], math.inf
+    levels = sorted({r for r, _ in reports})
+    for resource, key in reports:
+        before = [history.running_mean(level) for level in levels]
+        low, high = history.add(resource, key)
+        kept = [(r, k) for r, k in kept if r < resource] + [(resource, key)]
+        best = min(best, key)
+        sums, total = [], 0.0
+        for _, k in kept:
+            total += k
+            sums.append(total)
+        assert history.resources == [r for r, _ in kept]
+        assert [math.copysign(1, x) for x in history.sums] == [math.copysign(1, x) for x in sums]
+        assert history.sums == sums
+        assert history.best == best
+        after = [history.running_mean(level) for level in levels]
+        for level, old, new in zip(levels, before, after, strict=True):
+            if old != new:
+                assert low <= level <= high, (level, old, new, low, high)
+
+
+@PROPERTY
+@given(
     ops=st.lists(
         st.tuples(
             st.sampled_from(["add", "add", "add", "remove"]),

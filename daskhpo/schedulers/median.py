@@ -36,17 +36,23 @@ class _History:
     def add(self, resource: float, key: float) -> tuple[float, float]:
         """Record a report; returns the span ``[low, high]`` of resources whose running mean
         may have changed (so the peer index updates only those levels)."""
-        old_last = self.resources[-1] if self.resources else None
-        cut = bisect.bisect_left(self.resources, resource)
-        if cut < len(self.resources):  # the trial went back (restarted without checkpoint)
-            del self.resources[cut:], self.sums[cut:]
-        self.resources.append(resource)
-        self.sums.append((self.sums[-1] if self.sums else 0.0) + key)
-        self.best = min(self.best, key)
-        if old_last is None:
+        resources, sums = self.resources, self.sums
+        if key < self.best:
+            self.best = key
+        if not resources:
+            resources.append(resource)
+            sums.append(0.0 + key)  # as a running sum from zero: -0.0 becomes 0.0
             return resource, resource
-        if old_last < resource:
+        old_last = resources[-1]
+        if old_last < resource:  # the usual report: further than the last one
+            resources.append(resource)
+            sums.append(sums[-1] + key)
             return math.nextafter(old_last, math.inf), resource
+        # The trial went back (restarted without a checkpoint): its later reports go.
+        cut = bisect.bisect_left(resources, resource)
+        del resources[cut:], sums[cut:]
+        resources.append(resource)
+        sums.append((sums[-1] if sums else 0.0) + key)
         return resource, old_last
 
     def running_mean(self, resource: float) -> float | None:
@@ -76,7 +82,9 @@ class _PeerMeans:
         self._entry: dict[int, dict[float, float]] = {}  # trial -> level -> mean put there
 
     def _put(self, level: float, trial_id: int, mean: float | None) -> None:
-        entries = self._entry.setdefault(trial_id, {})
+        entries = self._entry.get(trial_id)
+        if entries is None:
+            entries = self._entry[trial_id] = {}
         old = entries.pop(level, None)
         if old is not None:
             if math.isnan(old):
@@ -112,7 +120,8 @@ class _PeerMeans:
         """How many other trials reached ``level``, and the median of their running means
         (the mean of the two middle ones for an even count, as ``numpy.median``)."""
         means, nan = self._means[level], self._nan[level]
-        own = self._entry.get(trial_id, {}).get(level)
+        entries = self._entry.get(trial_id)
+        own = entries.get(level) if entries is not None else None
         other_nan = len(nan) - (trial_id in nan) if nan else 0
         if own is not None and math.isnan(own):
             own = None  # counted in ``nan``, not one of ``means``
@@ -152,6 +161,10 @@ class MedianStoppingScheduler(MultiFidelityScheduler):
             )
         self._history: dict[int, _History] = {}
         self._peers = _PeerMeans()
+        #: Every report from the grace period on (the same for every trial: built once).
+        self._milestones = (
+            Milestones((self.grace_period,), every=0.0) if self.uses_step else NO_MILESTONES
+        )
 
     def suggest(self, trial_id: int, now: float, *, allow_new: bool) -> Suggestion | None:
         if not allow_new:
@@ -161,9 +174,7 @@ class MedianStoppingScheduler(MultiFidelityScheduler):
 
     def milestones(self, trial_id: int) -> Milestones:
         """Every report from the grace period on: the rule may stop a trial at any of them."""
-        if not self.uses_step:
-            return NO_MILESTONES
-        return Milestones((self.grace_period,), every=0.0)
+        return self._milestones
 
     def decide(
         self, trial: Trial, resource: float, metrics: dict[str, Any], now: float
@@ -173,7 +184,9 @@ class MedianStoppingScheduler(MultiFidelityScheduler):
         key = self.key_of(metrics)
         if key is None:
             return Decision.CONTINUE
-        history = self._history.setdefault(trial.trial_id, _History())
+        history = self._history.get(trial.trial_id)
+        if history is None:
+            history = self._history[trial.trial_id] = _History()
         low, high = history.add(resource, key)
         self._peers.changed(trial.trial_id, history, low, high)
         if resource < self.grace_period:
