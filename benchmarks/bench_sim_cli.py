@@ -45,11 +45,12 @@ from simulate.runner import fast_gc
 
 CLI_TARGET = 100_000  # trials/s through the command
 SCHEDULER_TARGET = 30_000  # trials/s of each early-stopping scheduler
+FLOOR = "fifo"  # no decision, every report through the same loop: the cost per event's floor
 SCHEDULERS = {
     "asha": {"asha": {"max_resource": 27}},
     "async_hyperband": {"async_hyperband": {"max_resource": 27}},
     "median": "median",
-    "fifo": "fifo",  # the floor: no decision, every report through the same loop
+    FLOOR: FLOOR,
 }
 
 
@@ -129,7 +130,7 @@ def main() -> None:
             cpus.append(cpu)
             target = (
                 f"÷ target {SCHEDULER_TARGET:,d}/s: {count / cpu / SCHEDULER_TARGET:.2f}"
-                if name != "fifo"
+                if name != FLOOR
                 else "(floor)"
             )
             print(

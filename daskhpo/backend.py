@@ -207,7 +207,11 @@ class QueueingBackend(Protocol):
     """
 
     def min_queue_depth(self, capacity: int) -> int:
-        """Attempts to keep queued beyond ``capacity`` for a queue-preferring scheduler."""
+        """Attempts to keep queued beyond ``capacity`` for a queue-preferring scheduler.
+
+        A function of ``capacity`` alone: the Tuner skips a fill while the capacity is
+        unchanged and every slot is taken (``TunerState.slots_taken``).
+        """
         ...
 
 

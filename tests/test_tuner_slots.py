@@ -72,7 +72,7 @@ def test_a_scheduler_with_nothing_to_suggest_is_asked_again_at_every_fill():
     assert not state.slots_taken(2)
 
 
-def test_a_queue_counts_as_full_until_half_of_its_depth_has_left():
+def test_an_end_in_a_queue_makes_the_fill_decide_anew_and_it_still_tops_up_in_batches():
     state = make_state("fifo", num_trials=100, queue_depth=8)
     assert len(submitted(state.fill(0.0, 2))) == 10
     ended = 0

@@ -145,8 +145,7 @@ class TunerState(AttemptTimeouts):
         """Submit retries, resumes and new trials until the target number is in flight.
 
         ``capacity``: attempts the backend can run at once now; ``min_queue_depth``: what the
-        backend's runtime wants queued beyond it (:class:`~daskhpo.backend.QueueingBackend`,
-        a function of ``capacity``).
+        backend's runtime wants queued beyond it (:class:`~daskhpo.backend.QueueingBackend`).
         """
         self._slots_taken_at = None
         if self.closing or capacity <= 0:
